@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PY := .venv/bin/python
+# Debian packages the test suite needs: a real etcd for the HA store, wrk for benchmarks.
+TEST_DEBS := etcd-server wrk
+
+.PHONY: up test setup setup-test lint typecheck unit test-slow bench-api bench-store clean
+
+up: setup
+	.venv/bin/stowage up
+
+setup:
+	scripts/setup.sh
+
+setup-test:
+	scripts/apt-install.sh $(TEST_DEBS)
+	scripts/setup.sh test,bench
+
+test: setup-test lint
+	.venv/bin/pytest -q
+
+lint: setup-test
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+test-slow: setup-test
+	.venv/bin/pytest -q -m slow
+
+bench-api: setup-test
+	$(PY) bench/api.py
+
+bench-store: setup-test
+	$(PY) bench/store.py
+
+clean:
+	rm -rf .venv .stowage .mypy_cache .pytest_cache .ruff_cache

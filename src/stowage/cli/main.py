@@ -1,0 +1,86 @@
+"""The ``stowage`` command: parses arguments and hands off to one module per sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stowage import __version__
+from stowage.server import DEFAULT_HOST, DEFAULT_PORT
+
+DEFAULT_DATA_DIR = ".stowage"
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR),
+        help=f"state and credentials (default ./{DEFAULT_DATA_DIR}, or $STOWAGE_DATA_DIR)",
+    )
+    p.add_argument("--store", choices=["sqlite", "etcd", "memory"], default="sqlite")
+    p.add_argument(
+        "--etcd-endpoints",
+        default="http://127.0.0.1:2379",
+        help="comma-separated etcd client URLs (with --store etcd)",
+    )
+    p.add_argument("--etcd-prefix", default="/stowage", help="key prefix in etcd for this installation")
+    p.add_argument("--access-key-id", default=_env("STOWAGE_ACCESS_KEY_ID"))
+    p.add_argument("--secret-access-key", default=_env("STOWAGE_SECRET_ACCESS_KEY"))
+    p.add_argument("--account-id", default=_env("STOWAGE_ACCOUNT_ID"))
+    p.add_argument("--region", default="us-east-1", help="region written by `stowage env`")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stowage",
+        description="Self-hosted container orchestration serving the ECS, Fargate and EKS APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"stowage {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("server", help="run the control plane")
+    _add_server_options(p)
+
+    p = sub.add_parser("up", help="run everything on this machine: control plane (and local agent)")
+    _add_server_options(p)
+
+    p = sub.add_parser("env", help="print export lines that point aws/boto3 at a stowage server")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR),
+        help="the server's data dir (default ./.stowage)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("server", "up"):
+        from stowage.cli.serve import run_server
+
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return run_server(args, banner=args.command == "up")
+    if args.command == "env":
+        from stowage.cli.env import print_env
+
+        return print_env(args.data_dir)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""JSON records on the store: create, read, list, and read-modify-write with compare-and-swap.
+
+Every resource (cluster, task definition, capacity provider, ...) is one JSON document under
+one key. Writers never overwrite blindly: ``update`` re-reads and retries when another writer
+got there first, so concurrent API calls and controllers compose safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stowage.store.base import Compare, CompareFailed, Op, Put, Store, TxnResult
+
+Doc = dict[str, Any]
+
+MAX_CAS_RETRIES = 64
+
+
+class RecordExists(Exception):
+    def __init__(self, key: str, current: Record) -> None:
+        super().__init__(f"{key} exists")
+        self.key = key
+        self.current = current
+
+
+class RecordMissing(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} does not exist")
+        self.key = key
+
+
+class ContentionError(Exception):
+    """A read-modify-write lost its compare-and-swap ``MAX_CAS_RETRIES`` times in a row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: str
+    doc: Doc
+    mod_revision: int
+
+
+def encode(doc: Doc) -> bytes:
+    return orjson.dumps(doc)
+
+
+def decode(raw: bytes) -> Doc:
+    value = orjson.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("stored record is not a JSON object")
+    return value
+
+
+class Records:
+    """Record access for one store. Stateless apart from the store: cheap to share."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, key: str) -> Record | None:
+        kv = await self.store.get(key)
+        return None if kv is None else Record(key, decode(kv.value), kv.mod_revision)
+
+    async def create(self, key: str, doc: Doc) -> Record:
+        """Write ``doc`` if ``key`` is absent; else raise ``RecordExists`` with what is there."""
+        while True:
+            try:
+                rev = await self.store.put(key, encode(doc), expect_mod_revision=0)
+                return Record(key, doc, rev)
+            except CompareFailed as lost:
+                if lost.current is not None:
+                    raise RecordExists(key, Record(key, decode(lost.current.value), lost.current.mod_revision)) from None
+
+    async def put(self, key: str, doc: Doc) -> Record:
+        """Unconditional write, for records that have one writer by construction."""
+        rev = await self.store.put(key, encode(doc))
+        return Record(key, doc, rev)
+
+    async def update(self, key: str, change: Callable[[Doc], Doc | None]) -> Record:
+        """Apply ``change`` to the current document and write it back with CAS, retrying on
+        conflict. ``change`` gets a private copy; returning None leaves the record unchanged.
+        Raises ``RecordMissing`` if the key does not exist; whatever ``change`` raises passes
+        through (handlers raise their API errors from inside it)."""
+        for _ in range(MAX_CAS_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise RecordMissing(key)
+            new = change(decode(kv.value))
+            if new is None:
+                return Record(key, decode(kv.value), kv.mod_revision)
+            try:
+                rev = await self.store.put(key, encode(new), expect_mod_revision=kv.mod_revision)
+                return Record(key, new, rev)
+            except CompareFailed:
+                continue
+        raise ContentionError(f"too much contention on {key}")
+
+    async def delete(self, key: str, *, expect_mod_revision: int | None = None) -> None:
+        await self.store.delete(key, expect_mod_revision=expect_mod_revision)
+
+    async def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int = 0
+    ) -> tuple[list[Record], bool]:
+        """Records under ``prefix`` in key order; the bool says whether more follow."""
+        result = await self.store.range(prefix, start_after=start_after, limit=limit)
+        return [Record(kv.key, decode(kv.value), kv.mod_revision) for kv in result.kvs], result.more
+
+    async def commit(self, compares: Sequence[Compare], writes: Sequence[tuple[str, Doc]], extra: Sequence[Op] = ()) -> TxnResult:
+        """Several records at once, all or nothing, guarded by ``compares``."""
+        ops: list[Op] = [Put(k, encode(d)) for k, d in writes]
+        ops.extend(extra)
+        return await self.store.txn(compares, ops)

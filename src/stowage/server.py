@@ -1,0 +1,217 @@
+"""The composition root: the one place that picks implementations and wires the control plane.
+
+``ControlPlane`` opens the store, makes sure the admin key exists, builds the AWS API from the
+service handlers and runs it under uvicorn. Everything else receives what it needs from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stowage.api.aws.app import AwsApi
+from stowage.api.ecs.service import ecs_service
+from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
+from stowage.resources.credentials import CredentialStore, new_credential
+from stowage.resources.records import Records
+from stowage.store.base import Store
+from stowage.store.compactor import Compactor
+
+log = logging.getLogger("stowage.server")
+
+DEFAULT_PORT = 8686
+DEFAULT_HOST = "127.0.0.1"
+CREDENTIALS_FILE = "credentials.json"
+ENDPOINT_FILE = "endpoint.json"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    store: str = "sqlite"
+    etcd_endpoints: list[str] = field(default_factory=lambda: ["http://127.0.0.1:2379"])
+    etcd_prefix: str = "/stowage"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    account_id: str | None = None
+    region: str = DEFAULT_REGION
+    history_retention_revisions: int = 100_000
+
+
+async def open_store(config: ServerConfig) -> Store:
+    if config.store == "sqlite":
+        from stowage.store.sqlite import SqliteStore
+
+        return await SqliteStore.open(config.data_dir / "state.db")
+    if config.store == "etcd":
+        from stowage.store.etcd import EtcdStore
+
+        return await EtcdStore.open(config.etcd_endpoints, prefix=config.etcd_prefix)
+    if config.store == "memory":
+        from stowage.store.memory import MemoryStore
+
+        return MemoryStore()
+    raise ValueError(f"unknown store {config.store!r}: choose sqlite, etcd or memory")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _write_private_json(path: Path, value: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(tmp, path)
+
+
+def admin_credential(config: ServerConfig) -> Credential:
+    """The key given on the command line, else the one kept in the data dir, else a new one."""
+    account = config.account_id
+    if config.access_key_id and config.secret_access_key:
+        account = account or DEFAULT_ACCOUNT_ID
+        return Credential(
+            config.access_key_id, config.secret_access_key, account, f"arn:aws:iam::{account}:root"
+        )
+    saved = _read_json(config.data_dir / CREDENTIALS_FILE)
+    if saved and saved.get("accessKeyId") and saved.get("secretAccessKey"):
+        account = account or str(saved.get("accountId") or DEFAULT_ACCOUNT_ID)
+        return Credential(
+            saved["accessKeyId"], saved["secretAccessKey"], account, f"arn:aws:iam::{account}:root"
+        )
+    return new_credential(account or DEFAULT_ACCOUNT_ID)
+
+
+def read_client_settings(data_dir: Path) -> dict[str, str] | None:
+    """What ``stowage env`` prints: the endpoint and key a server in ``data_dir`` uses."""
+    cred = _read_json(data_dir / CREDENTIALS_FILE)
+    endpoint = _read_json(data_dir / ENDPOINT_FILE)
+    if not cred:
+        return None
+    return {
+        "AWS_ENDPOINT_URL": str((endpoint or {}).get("url") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"),
+        "AWS_ACCESS_KEY_ID": str(cred["accessKeyId"]),
+        "AWS_SECRET_ACCESS_KEY": str(cred["secretAccessKey"]),
+        "AWS_DEFAULT_REGION": str(cred.get("region") or DEFAULT_REGION),
+    }
+
+
+class ControlPlane:
+    """The ASGI application of the control plane, with its lifespan (open store, close store)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store: Store | None = None
+        self._api: AwsApi | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = await open_store(cfg)
+        records = Records(self.store)
+        credentials = CredentialStore(records)
+        admin = admin_credential(cfg)
+        await credentials.put(admin)
+        _write_private_json(
+            cfg.data_dir / CREDENTIALS_FILE,
+            {
+                "accessKeyId": admin.access_key_id,
+                "secretAccessKey": admin.secret_access_key,
+                "accountId": admin.account_id,
+                "region": cfg.region,
+            },
+        )
+        host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+        _write_private_json(cfg.data_dir / ENDPOINT_FILE, {"url": f"http://{host}:{cfg.port}"})
+        self._api = AwsApi([ecs_service(records)], credentials.lookup)
+        compactor = Compactor(self.store, keep_revisions=cfg.history_retention_revisions)
+        self._background.append(asyncio.create_task(compactor.run()))
+        log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.store is not None:
+            await self.store.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"] == "/_stowage/healthz":
+                await _plain(send, 200, b"ok")
+                return
+            assert self._api is not None
+            await self._api(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the control plane until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = ControlPlane(config)
+    uv = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=75,
+        backlog=4096,
+    )
+    uvicorn.Server(uv).run()
