@@ -110,12 +110,10 @@ request = function()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-local non2xx = 0
-response = function(status, headers, body)
-  if status ~= 200 then non2xx = non2xx + 1 end
-end
 done = function(summary, latency, requests)
-  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+  local fmt = 'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"errors": %d}\\n'
+  io.write(string.format(fmt,
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
     + summary.errors.timeout))
@@ -127,7 +125,16 @@ end
 
 def run_wrk(port: int, script: Path, duration: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/"],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -191,8 +198,10 @@ def main() -> int:
             seed(server.endpoint)
             seed(f"http://127.0.0.1:{moto_port}")
             time.sleep(0.5)
-            print(f"mix: DescribeClusters / DescribeTaskDefinition / ListTaskDefinitions, "
-                  f"{args.connections} connections, {args.duration}s each, signed (SigV4)")
+            print(
+                f"mix: DescribeClusters / DescribeTaskDefinition / ListTaskDefinitions, "
+                f"{args.connections} connections, {args.duration}s each, signed (SigV4)"
+            )
             ours = bench("stowage", server.port, args.duration, args.connections, workdir)
             theirs = bench("moto", moto_port, args.duration, args.connections, workdir)
         finally:
@@ -200,7 +209,10 @@ def main() -> int:
             moto.terminate()
             moto.wait(timeout=10)
     ratio = ours["rps"] / theirs["rps"]
-    print(f"ratio stowage/moto requests/s: {ratio:.1f}x (target >= 5x); stowage p99 {ours['p99_ms']:.2f} ms (target < 20 ms)")
+    print(
+        f"ratio stowage/moto requests/s: {ratio:.1f}x (target >= 5x); "
+        f"stowage p99 {ours['p99_ms']:.2f} ms (target < 20 ms)"
+    )
     return 0
 
 

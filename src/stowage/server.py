@@ -23,6 +23,7 @@ from stowage.resources.credentials import CredentialStore, new_credential
 from stowage.resources.records import Records
 from stowage.store.base import Store
 from stowage.store.compactor import Compactor
+from stowage.store.factory import open_store
 
 log = logging.getLogger("stowage.server")
 
@@ -51,20 +52,12 @@ class ServerConfig:
     history_retention_revisions: int = 100_000
 
 
-async def open_store(config: ServerConfig) -> Store:
-    if config.store == "sqlite":
-        from stowage.store.sqlite import SqliteStore
-
-        return await SqliteStore.open(config.data_dir / "state.db")
+def store_spec(config: ServerConfig) -> str:
+    """The ``store.factory`` spec for this configuration."""
     if config.store == "etcd":
-        from stowage.store.etcd import EtcdStore
-
-        return await EtcdStore.open(config.etcd_endpoints, prefix=config.etcd_prefix)
-    if config.store == "memory":
-        from stowage.store.memory import MemoryStore
-
-        return MemoryStore()
-    raise ValueError(f"unknown store {config.store!r}: choose sqlite, etcd or memory")
+        hosts = ",".join(e.split("://", 1)[-1].rstrip("/") for e in config.etcd_endpoints)
+        return f"etcd://{hosts}{config.etcd_prefix}"
+    return config.store
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -126,7 +119,7 @@ class ControlPlane:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = await open_store(cfg)
+        self.store = open_store(store_spec(cfg), cfg.data_dir)
         records = Records(self.store)
         credentials = CredentialStore(records)
         admin = admin_credential(cfg)

@@ -73,6 +73,7 @@ class ServerProcess:
             "--access-key-id", ACCESS_KEY_ID, "--secret-access-key", SECRET_ACCESS_KEY,
             "--account-id", ACCOUNT_ID, *self.extra_args,
         ]  # fmt: skip
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc, self.log_path)

@@ -40,7 +40,7 @@ def _print_banner(config: ServerConfig) -> None:
         f"[bold]stowage[/bold] control plane on [cyan]{endpoint}[/cyan]  "
         f"(state: {config.store}, data dir: {config.data_dir})\n\n"
         "In another shell:\n"
-        f"  [green]eval \"$(stowage env --data-dir {config.data_dir})\"[/green]\n"
+        f'  [green]eval "$(stowage env --data-dir {config.data_dir})"[/green]\n'
         "  [green]aws ecs create-cluster --cluster-name demo[/green]\n"
         "  [green]aws ecs list-clusters[/green]\n\n"
         "boto3 reads the same variables: [green]boto3.client('ecs')[/green] needs no other argument."

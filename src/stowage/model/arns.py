@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 PARTITION = "aws"
 
-_ARN = re.compile(r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>\d*):(?P<resource>.+)$")
+_ARN = re.compile(
+    r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>\d*):(?P<resource>.+)$"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,3 +58,12 @@ def account_settings(account: str, region: str) -> str:
 def account_setting(account: str, region: str, principal_arn: str, name: str) -> str:
     """``principal_arn`` is ``default`` for the account-wide default."""
     return f"{account_settings(account, region)}{principal_arn}/{name}"
+
+
+def container_instances(account: str, region: str, cluster_name: str) -> str:
+    return f"{scope(account, region)}container-instances/{cluster_name}/"
+
+
+def container_instance(account: str, region: str, cluster_name: str, instance_id: str) -> str:
+    """``instance_id`` is the short id (the last part of the container instance ARN)."""
+    return f"{container_instances(account, region, cluster_name)}{instance_id}"

@@ -73,7 +73,9 @@ class Records:
                 return Record(key, doc, rev)
             except CompareFailed as lost:
                 if lost.current is not None:
-                    raise RecordExists(key, Record(key, decode(lost.current.value), lost.current.mod_revision)) from None
+                    raise RecordExists(
+                        key, Record(key, decode(lost.current.value), lost.current.mod_revision)
+                    ) from None
 
     async def put(self, key: str, doc: Doc) -> Record:
         """Unconditional write, for records that have one writer by construction."""
@@ -109,7 +111,9 @@ class Records:
         result = await self.store.range(prefix, start_after=start_after, limit=limit)
         return [Record(kv.key, decode(kv.value), kv.mod_revision) for kv in result.kvs], result.more
 
-    async def commit(self, compares: Sequence[Compare], writes: Sequence[tuple[str, Doc]], extra: Sequence[Op] = ()) -> TxnResult:
+    async def commit(
+        self, compares: Sequence[Compare], writes: Sequence[tuple[str, Doc]], extra: Sequence[Op] = ()
+    ) -> TxnResult:
         """Several records at once, all or nothing, guarded by ``compares``."""
         ops: list[Op] = [Put(k, encode(d)) for k, d in writes]
         ops.extend(extra)

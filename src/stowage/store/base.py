@@ -11,6 +11,8 @@ The semantics are etcd v3's, so the SQLite backend (embedded default) and the et
 - ``watch(prefix, start_revision)`` delivers every change under a prefix in revision order,
   resuming from any revision that has not been compacted; older ones raise ``Compacted`` so the
   watcher re-lists (Kubernetes' 410 Gone works the same way).
+- ``compact(r)`` works as etcd's: history *before* ``r`` is forgotten, so a watch may still start
+  at ``r`` itself; a watch from ``r - 1`` or earlier raises ``Compacted(compact_revision=r)``.
 
 Keys are ``str`` (UTF-8 in the backend), values are ``bytes`` (the resources layer stores JSON).
 """
@@ -28,12 +30,13 @@ class StoreError(Exception):
 
 
 class Compacted(StoreError):
-    """The requested revision is older than the store's compaction point."""
+    """The requested revision is older than the store's compaction point.
+
+    ``compact_revision`` is that point: the oldest revision a watch can still start from."""
 
     def __init__(self, requested: int, compact_revision: int) -> None:
         super().__init__(
-            f"revision {requested} has been compacted; the oldest available revision is "
-            f"{compact_revision + 1}"
+            f"revision {requested} has been compacted; the oldest available revision is {compact_revision}"
         )
         self.requested = requested
         self.compact_revision = compact_revision
@@ -95,7 +98,8 @@ CompareOp = Literal["==", "!=", "<", ">"]
 
 @dataclass(frozen=True, slots=True)
 class Compare:
-    """A txn guard. A missing key has mod/create revision 0, version 0 and value b""."""
+    """A txn guard. A missing key has mod/create revision 0 and version 0; any compare on the
+    value of a missing key fails (etcd's rule: there is no value to compare)."""
 
     key: str
     target: CompareTarget
@@ -137,7 +141,7 @@ class TxnResult:
     succeeded: bool
     revision: int
     """The store revision after the txn (unchanged if it wrote nothing)."""
-    results: list[KeyValue | None | int]
+    results: list[KeyValue | int | None]
     """One per applied op: Get → KeyValue | None; Put → the key's new mod_revision;
     Delete → the number of keys deleted."""
 
@@ -149,6 +153,13 @@ class Watch(Protocol):
 
     def __aiter__(self) -> AsyncIterator[list[Event]]: ...
 
+    async def started(self) -> None:
+        """Return once the watch is registered with the backend: every change committed after
+        this returns is delivered. Only live-only watches (no ``start_revision``) need it: an
+        etcd watch is created asynchronously, so without it a write racing the creation may
+        land before the watch's starting point. Immediate for in-process backends."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -157,9 +168,7 @@ class Store(Protocol):
 
     async def get(self, key: str) -> KeyValue | None: ...
 
-    async def range(
-        self, prefix: str, *, start_after: str | None = None, limit: int = 0
-    ) -> RangeResult:
+    async def range(self, prefix: str, *, start_after: str | None = None, limit: int = 0) -> RangeResult:
         """Keys starting with ``prefix`` in byte order, after ``start_after`` if given;
         ``limit`` 0 means all."""
         ...
@@ -188,7 +197,9 @@ class Store(Protocol):
         ...
 
     async def compact(self, revision: int) -> None:
-        """Forget history at and before ``revision``; current values are kept."""
+        """Forget history before ``revision`` (watches can start at ``revision`` or later);
+        current values are kept. Raises ``Compacted`` if the store is already compacted at or
+        past ``revision`` and ``FutureRevision`` if ``revision`` is beyond the current one."""
         ...
 
     async def close(self) -> None: ...

@@ -23,7 +23,7 @@ from stowage.store.base import (
     StoreUnavailable,
     TxnResult,
 )
-from stowage.store.compare import compare_holds
+from stowage.store.compare import check_operand, compare_holds
 from stowage.store.watchhub import WatchHub
 
 
@@ -31,7 +31,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, KeyValue] = {}
         self._keys: list[str] = []  # sorted, for range
-        self._history: list[Event] = []  # every event after the compaction point, in order
+        self._history: list[Event] = []  # every event from the compaction point on, in order
         self._revision = 0
         self._compacted = 0
         self._hub = WatchHub(self._replay)
@@ -42,9 +42,7 @@ class MemoryStore:
         self._check_open()
         return self._data.get(key)
 
-    async def range(
-        self, prefix: str, *, start_after: str | None = None, limit: int = 0
-    ) -> RangeResult:
+    async def range(self, prefix: str, *, start_after: str | None = None, limit: int = 0) -> RangeResult:
         self._check_open()
         if start_after is not None and start_after >= prefix:
             i = bisect.bisect_right(self._keys, start_after)
@@ -83,10 +81,12 @@ class MemoryStore:
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
     ) -> TxnResult:
         self._check_open()
+        for c in compares:
+            check_operand(c)
         ok = all(compare_holds(c, self._data.get(c.key)) for c in compares)
         ops = success if ok else failure
         events: list[Event] = []
-        results: list[KeyValue | None | int] = []
+        results: list[KeyValue | int | None] = []
         new_rev = self._revision + 1
         for op in ops:
             if isinstance(op, Get):
@@ -131,11 +131,11 @@ class MemoryStore:
 
     async def _replay(self, prefix: str, start_revision: int) -> tuple[list[Event], int]:
         """History under ``prefix`` from ``start_revision`` on, and the revision it reaches."""
-        if start_revision <= self._compacted:
+        if start_revision < self._compacted:
             raise Compacted(start_revision, self._compacted)
         if start_revision > self._revision + 1:
             raise FutureRevision(f"revision {start_revision} is in the future")
-        lo = bisect.bisect_left([e.kv.mod_revision for e in self._history], start_revision)
+        lo = bisect.bisect_left(self._history, start_revision, key=lambda e: e.kv.mod_revision)
         return [e for e in self._history[lo:] if e.kv.key.startswith(prefix)], self._revision
 
     async def compact(self, revision: int) -> None:
@@ -144,7 +144,7 @@ class MemoryStore:
             raise FutureRevision(f"cannot compact to {revision}: current revision is {self._revision}")
         if revision <= self._compacted:
             raise Compacted(revision, self._compacted)
-        self._history = [e for e in self._history if e.kv.mod_revision > revision]
+        self._history = [e for e in self._history if e.kv.mod_revision >= revision]
         self._compacted = revision
 
     async def close(self) -> None:
@@ -162,6 +162,9 @@ class _MemoryWatch:
 
     def __aiter__(self) -> AsyncIterator[list[Event]]:
         return self._sub.__aiter__()
+
+    async def started(self) -> None:
+        """Subscribed synchronously by ``watch``: nothing to wait for."""
 
     async def close(self) -> None:
         await self._sub.close()

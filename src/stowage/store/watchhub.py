@@ -60,6 +60,7 @@ class Subscription:
         self._wakeup = asyncio.Event()
         self._error: BaseException | None = None
         self._closed = False
+        self._iterator: AsyncIterator[list[Event]] | None = None
 
     def _offer(self, events: list[Event], limit: int) -> None:
         if self._need_replay:
@@ -75,7 +76,12 @@ class Subscription:
         self._wakeup.set()
 
     def __aiter__(self) -> AsyncIterator[list[Event]]:
-        return self._iterate()
+        # One stream per subscription: iterating again (a second ``async for``) continues it.
+        # A fresh generator each time would let the abandoned one's ``finally`` unsubscribe
+        # the watch when it is garbage-collected.
+        if self._iterator is None:
+            self._iterator = self._iterate()
+        return self._iterator
 
     async def _iterate(self) -> AsyncIterator[list[Event]]:
         try:

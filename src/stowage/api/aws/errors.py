@@ -32,3 +32,37 @@ def validation_error(message: str) -> AwsError:
 
 def server_error(message: str = "An internal error occurred.") -> AwsError:
     return AwsError("ServerException", message, status=500)
+
+
+# Authentication answers, as AWS JSON services (Coral: ECS, DynamoDB, CloudWatch Logs) send them.
+# Every one is HTTP 400: unlike the Query services (403 for InvalidClientTokenId), the JSON
+# services answer authentication failures with 400, e.g. ECS's "UnrecognizedClientException ...
+# status code: 400" that every SDK prints for a wrong key.
+
+SIGNATURE_MISMATCH_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+def missing_authentication() -> AwsError:
+    return AwsError("MissingAuthenticationTokenException", "Missing Authentication Token")
+
+
+def incomplete_signature(message: str) -> AwsError:
+    return AwsError("IncompleteSignatureException", message)
+
+
+def unrecognized_client() -> AwsError:
+    return AwsError("UnrecognizedClientException", "The security token included in the request is invalid.")
+
+
+def invalid_signature(message: str = SIGNATURE_MISMATCH_MESSAGE) -> AwsError:
+    return AwsError("InvalidSignatureException", message)
+
+
+def request_too_large(limit: int) -> AwsError:
+    # Coral answers an oversized body with 413 before reading it; botocore maps the code.
+    return AwsError(
+        "RequestEntityTooLargeException", f"Request body must not exceed {limit} bytes.", status=413
+    )

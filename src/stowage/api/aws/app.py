@@ -1,0 +1,272 @@
+"""The AWS JSON protocol as a plain ASGI app: dispatch, SigV4, validation, errors, serialization.
+
+Constructor::
+
+    AwsApi(
+        services,                  # Sequence[AwsService]: botocore model name + handlers
+        credentials,               # CredentialLookup: async access key id -> Credential | None
+        *,
+        max_body_bytes=4 MiB,      # larger bodies get 413 RequestEntityTooLargeException
+        clock=time.time,           # epoch seconds; RequestContext.now and the 15-min skew check
+        strict_shapes=None,        # None: on when STOWAGE_STRICT_SHAPES=1 (tests); then an output
+    )                              #   member the model lacks is a 500 and a logged bug
+
+It answers ``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>`` and the model's
+content type (``application/x-amz-json-1.1`` for ECS and Logs). Each request goes through, in
+this order, the checks AWS makes, each with its AWS answer:
+
+1. method and path (anything but ``POST /``: 404 ``UnknownOperationException``);
+2. target (unknown, or an operation without a handler: 400 ``UnknownOperationException``) and
+   content type (400 ``UnknownOperationException``: no protocol matches the request);
+3. body size (413 ``RequestEntityTooLargeException``, before the body is read);
+4. SigV4 (``sigv4``; 400 ``MissingAuthenticationTokenException``, ``IncompleteSignatureException``,
+   ``UnrecognizedClientException``, ``InvalidSignatureException``);
+5. JSON and shape (400 ``SerializationException``; the operation's validation code, e.g.
+   ``InvalidParameterException``, with Coral's "N validation errors detected: ..." message);
+6. the handler, whose ``AwsError`` is answered as raised; any other exception is logged with its
+   traceback and answered 500 ``ServerException`` with a generic message.
+
+Every answer carries ``x-amzn-RequestId`` (a UUID, also ``RequestContext.request_id``).
+Errors are ``{"__type": code, "message": text}``. Nothing here caches credentials: the lookup is
+awaited on every request, so a revoked key stops working at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import orjson
+
+from stowage.api.aws.catalog import Catalog, Operation, ServiceInfo, build_catalog
+from stowage.api.aws.context import RequestContext
+from stowage.api.aws.errors import (
+    AwsError,
+    invalid_signature,
+    request_too_large,
+    server_error,
+    unknown_operation,
+    unrecognized_client,
+)
+from stowage.api.aws.service import AwsService
+from stowage.api.aws.shapes import ConstraintErrors, TypeMismatch
+from stowage.api.aws.sigv4 import SigV4Verifier, check_request_time, parse_authorization
+from stowage.model.identity import Credential
+
+CredentialLookup = Callable[[str], Awaitable[Credential | None]]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Room for CloudWatch Logs' largest PutLogEvents (1 MiB of events, JSON-escaped) with margin."""
+STRICT_ENV = "STOWAGE_STRICT_SHAPES"
+_DEFAULT_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+log = logging.getLogger("stowage.api.aws")
+
+
+class _Disconnected(Exception):
+    """The client went away before sending the whole body: nothing to answer."""
+
+
+class AwsApi:
+    """ASGI application serving the AWS JSON protocol for the given services."""
+
+    def __init__(
+        self,
+        services: Sequence[AwsService],
+        credentials: CredentialLookup,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.time,
+        strict_shapes: bool | None = None,
+    ) -> None:
+        if strict_shapes is None:
+            strict_shapes = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
+        self.catalog: Catalog = build_catalog(services, strict=strict_shapes)
+        self._credentials = credentials
+        self._max_body = max_body_bytes
+        self._clock = clock
+        self._verifier = SigV4Verifier()
+        # Content-type header values, encoded once.
+        self._ctype = {
+            info.content_type: info.content_type.encode() for info in self.catalog.services.values()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        content_type = _DEFAULT_CONTENT_TYPE
+        try:
+            op = self._route(scope)
+            content_type = op.service.content_type
+            status, body = await self._serve(op, scope, receive, request_id)
+        except AwsError as err:
+            status, body = err.status, _error_body(err)
+        except _Disconnected:
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", self._ctype.get(content_type) or content_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-amzn-requestid", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _route(self, scope: Scope) -> Operation:
+        method, path = scope["method"], scope["path"]
+        if method != "POST" or path != "/":
+            raise AwsError("UnknownOperationException", f"No operation is served at {method} {path}", 404)
+        headers = scope["headers"]
+        target = content_type = None
+        for name, value in headers:
+            if name == b"x-amz-target":
+                target = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+        if target is None:
+            raise unknown_operation("Missing X-Amz-Target header")
+        op = self.catalog.operations.get(target)
+        if op is None:
+            raise unknown_operation(f"Unknown operation {target}")
+        if content_type is not None and content_type.partition(";")[0].strip() != op.service.content_type:
+            raise unknown_operation(f"Unsupported Content-Type {content_type}; use {op.service.content_type}")
+        return op
+
+    async def _serve(
+        self, op: Operation, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[int, bytes]:
+        now = self._clock()
+        headers = _header_map(scope["headers"])
+        body = await self._read_body(headers, receive)
+        credential, region = await self._authenticate(op.service, scope, headers, body, now)
+        params = _parse(op, body)
+        ctx = RequestContext(
+            account_id=credential.account_id,
+            region=region,
+            request_id=request_id,
+            access_key_id=credential.access_key_id,
+            principal_arn=credential.principal_arn,
+            now=now,
+        )
+        try:
+            result = await op.handler(ctx, params)
+            if not op.has_output:
+                return 200, b"{}"
+            if op.serialize is not None:
+                result = op.serialize(result or {})
+            return 200, orjson.dumps(result or {})
+        except AwsError:
+            raise
+        except Exception:
+            log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, request_id)
+            raise server_error() from None
+
+    async def _authenticate(
+        self, service: ServiceInfo, scope: Scope, headers: dict[str, str], body: bytes, now: float
+    ) -> tuple[Credential, str]:
+        """The signing credential and the region of its scope, or the AWS authentication error."""
+        auth = parse_authorization(headers)
+        if auth.service != service.signing_name:
+            raise invalid_signature(
+                f"Credential should be scoped to correct service: '{service.signing_name}'. "
+            )
+        credential = await self._credentials(auth.access_key_id)
+        if credential is None:
+            raise unrecognized_client()
+        check_request_time(auth.amz_date, now)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        self._verifier.verify(
+            auth,
+            credential.secret_access_key,
+            method=scope["method"],
+            raw_path=raw_path.decode("latin-1"),
+            query=query.decode("latin-1"),
+            headers=headers,
+            body=body,
+        )
+        return credential, auth.region
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            raise request_too_large(self._max_body)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if len(body) > self._max_body:
+                raise request_too_large(self._max_body)
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise request_too_large(self._max_body)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+
+def _parse(op: Operation, body: bytes) -> dict[str, Any]:
+    """Body bytes → validated params, or SerializationException / the operation's validation error."""
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError as exc:
+        raise AwsError("SerializationException", f"Malformed JSON request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise AwsError("SerializationException", "Start of structure or map expected for the request body")
+    if op.validate is None:
+        return {}
+    try:
+        params: dict[str, Any] = op.validate(data)
+    except TypeMismatch as exc:
+        raise AwsError("SerializationException", str(exc)) from None
+    except ConstraintErrors as exc:
+        raise AwsError(op.validation_code, exc.message()) from None
+    return params
+
+
+def _header_map(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased names → values; repeated headers joined with ',' as SigV4 canonicalises them."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1").strip()
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
+    return headers
+
+
+def _error_body(err: AwsError) -> bytes:
+    return orjson.dumps({"__type": err.code, "message": err.message})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,31 @@
+"""Helpers for reading watches in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from stowage.store.base import Event, Watch
+
+WAIT = 30.0  # a guard against a hung watch, not a performance assertion
+
+
+async def next_batch(it: AsyncIterator[list[Event]], timeout: float = WAIT) -> list[Event]:
+    return await asyncio.wait_for(it.__anext__(), timeout)
+
+
+async def collect(watch: Watch, count: int, timeout: float = WAIT) -> tuple[list[Event], list[list[Event]]]:
+    """Read batches until ``count`` events arrived; returns the events and the batches."""
+    it = watch.__aiter__()
+    events: list[Event] = []
+    batches: list[list[Event]] = []
+    while len(events) < count:
+        batch = await next_batch(it, timeout)
+        batches.append(batch)
+        events.extend(batch)
+    return events, batches
+
+
+def summary(events: list[Event]) -> list[tuple[str, str, int, bytes]]:
+    """(type, key, revision, value) per event: what most assertions compare."""
+    return [(e.type.value, e.kv.key, e.kv.mod_revision, e.kv.value) for e in events]
