@@ -48,7 +48,10 @@ def test_regex_pattern() -> None:
 
 
 def test_json_comparisons() -> None:
-    msg = '{"level": "error", "status": 503, "user": {"id": "u-17"}, "tags": ["a", "b"], "ok": false, "x": null}'
+    msg = (
+        '{"level": "error", "status": 503, "user": {"id": "u-17"}, "tags": ["a", "b"],'
+        ' "ok": false, "x": null}'
+    )
     assert matches('{ $.level = "error" }', msg)
     assert matches("{ $.level = error }", msg)
     assert matches('{ $.level = "err*" }', msg)
@@ -74,7 +77,15 @@ def test_json_pattern_never_matches_plain_text() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["{ $.a = }", "{ $.a = 1", "{ level = 1 }", '{ $.a < "x" }', "{ $.a IS MAYBE }", '"unterminated', "[a, b]"],
+    [
+        "{ $.a = }",
+        "{ $.a = 1",
+        "{ level = 1 }",
+        '{ $.a < "x" }',
+        "{ $.a IS MAYBE }",
+        '"unterminated',
+        "[a, b]",
+    ],
 )
 def test_invalid_patterns_are_errors(bad: str) -> None:
     with pytest.raises(PatternError):

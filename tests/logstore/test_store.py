@@ -70,7 +70,9 @@ def test_groups_and_streams_are_unique_and_scoped(tmp_path: Path) -> None:
 def test_events_survive_a_reopen(tmp_path: Path) -> None:
     async def write(store: LogStore) -> None:
         await setup(store)
-        stream = await store.put_events(ME, "g", "s", [NewEvent(T0 + i, f"line {i}") for i in range(5)], T0 + 9)
+        stream = await store.put_events(
+            ME, "g", "s", [NewEvent(T0 + i, f"line {i}") for i in range(5)], T0 + 9
+        )
         assert (stream.first_event_timestamp, stream.last_event_timestamp) == (T0, T0 + 4)
         assert stream.last_ingestion_time == T0 + 9 and stream.upload_sequence == 1
 
@@ -115,7 +117,10 @@ def test_filter_interleaves_streams_and_resumes_partial_scans(tmp_path: Path) ->
     async def body(store: LogStore) -> None:
         await setup(store, streams=("web-1", "web-2", "db-1"))
         for n, stream in enumerate(("web-1", "web-2", "db-1")):
-            batch = [NewEvent(T0 + 10 * i + n, f"{stream} {'ERROR' if i % 3 == 0 else 'INFO'} {i}") for i in range(10)]
+            batch = [
+                NewEvent(T0 + 10 * i + n, f"{stream} {'ERROR' if i % 3 == 0 else 'INFO'} {i}")
+                for i in range(10)
+            ]
             await store.put_events(ME, "g", stream, batch, T0)
         page = await store.filter_events(ME, "g")
         assert len(page.events) == 30 and not page.more
@@ -131,7 +136,9 @@ def test_filter_interleaves_streams_and_resumes_partial_scans(tmp_path: Path) ->
         cursor: Position | None = None
         pages = 0
         while True:
-            p = await store.filter_events(ME, "g", match=compile_pattern("ERROR"), cursor=cursor, scan_budget=4)
+            p = await store.filter_events(
+                ME, "g", match=compile_pattern("ERROR"), cursor=cursor, scan_budget=4
+            )
             pages += 1
             seen += [e.message for e in p.events]
             if not p.more:
@@ -153,7 +160,9 @@ def test_retention_purge_follows_the_injected_clock(tmp_path: Path) -> None:
         await setup(store, "short")
         await setup(store, "forever")
         for group in ("short", "forever"):
-            await store.put_events(ME, group, "s", [NewEvent(T0 + i * DAY // 2, f"e{i}") for i in range(6)], T0)
+            await store.put_events(
+                ME, group, "s", [NewEvent(T0 + i * DAY // 2, f"e{i}") for i in range(6)], T0
+            )
         await store.set_retention(ME, "short", 1)
         now = [T0 / 1000]
         enforcer = RetentionEnforcer(store, clock=lambda: now[0])

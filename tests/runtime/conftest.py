@@ -38,6 +38,7 @@ class Backend:
     engine: FakeEngine | None = None
     case: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -78,6 +79,8 @@ class Backend:
             await rt.remove(state.id, force=True)
         for name in self.networks:
             await rt.remove_network(name)
+        for name in self.volumes:
+            await rt.remove_volume(name)
 
 
 def _engine_unreachable(exc: BaseException) -> str:

@@ -10,17 +10,17 @@ from stowage.store.base import Event, Watch
 WAIT = 30.0  # a guard against a hung watch, not a performance assertion
 
 
-async def next_batch(it: AsyncIterator[list[Event]], timeout: float = WAIT) -> list[Event]:
-    return await asyncio.wait_for(it.__anext__(), timeout)
+async def next_batch(it: AsyncIterator[list[Event]], wait: float = WAIT) -> list[Event]:
+    return await asyncio.wait_for(it.__anext__(), wait)
 
 
-async def collect(watch: Watch, count: int, timeout: float = WAIT) -> tuple[list[Event], list[list[Event]]]:
+async def collect(watch: Watch, count: int, wait: float = WAIT) -> tuple[list[Event], list[list[Event]]]:
     """Read batches until ``count`` events arrived; returns the events and the batches."""
     it = watch.__aiter__()
     events: list[Event] = []
     batches: list[list[Event]] = []
     while len(events) < count:
-        batch = await next_batch(it, timeout)
+        batch = await next_batch(it, wait)
         batches.append(batch)
         events.extend(batch)
     return events, batches

@@ -33,7 +33,9 @@ def test_exactly_one_concurrent_txn_wins_on_each_revision(backend: Backend) -> N
         base = await store.put("slot", b"free")
 
         async def claim(i: int) -> bool:
-            result = await store.txn([Compare.mod_revision("slot", base)], [Put("slot", f"taken-{i}".encode())])
+            result = await store.txn(
+                [Compare.mod_revision("slot", base)], [Put("slot", f"taken-{i}".encode())]
+            )
             return result.succeeded
 
         outcomes = await asyncio.gather(*(claim(i) for i in range(30)))
@@ -59,7 +61,9 @@ def test_many_tasks_racing_on_one_counter_end_exact(backend: Backend) -> None:
                     kv = await store.get("counter")
                     assert kv is not None
                     try:
-                        await store.put("counter", str(int(kv.value) + 1).encode(), expect_mod_revision=kv.mod_revision)
+                        await store.put(
+                            "counter", str(int(kv.value) + 1).encode(), expect_mod_revision=kv.mod_revision
+                        )
                         break
                     except CompareFailed as lost:
                         assert lost.current is not None and lost.current.mod_revision != kv.mod_revision

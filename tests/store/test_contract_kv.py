@@ -72,7 +72,15 @@ def test_range_by_prefix_in_byte_order(backend: Backend) -> None:
         everything = await store.range("")
         assert [kv.key for kv in everything.kvs] == sorted(keys, key=lambda k: k.encode())
         assert (await store.range("nothing/")).kvs == []
-        assert [kv.key for kv in (await store.range("p")).kvs] == ["p", "p/a", "p/a/1", "p/b", "p/z", "p/é", "p0"]
+        assert [kv.key for kv in (await store.range("p")).kvs] == [
+            "p",
+            "p/a",
+            "p/a/1",
+            "p/b",
+            "p/z",
+            "p/é",
+            "p0",
+        ]
 
     backend.run(body)
 
@@ -156,7 +164,9 @@ COMPARE_CASES = [
 
 
 @pytest.mark.parametrize(("target", "op", "operand", "holds"), COMPARE_CASES)
-def test_txn_compare_on_present_key(backend: Backend, target: str, op: str, operand: object, holds: bool) -> None:
+def test_txn_compare_on_present_key(
+    backend: Backend, target: str, op: str, operand: object, holds: bool
+) -> None:
     async def body(store: Store) -> None:
         created = await store.put("k", b"v1")
         mod = await store.put("k", b"v2")
@@ -186,7 +196,9 @@ def test_txn_compare_on_present_key(backend: Backend, target: str, op: str, oper
         ("value", ">", b"", False),
     ],
 )
-def test_txn_compare_on_absent_key(backend: Backend, target: str, op: str, operand: object, holds: bool) -> None:
+def test_txn_compare_on_absent_key(
+    backend: Backend, target: str, op: str, operand: object, holds: bool
+) -> None:
     async def body(store: Store) -> None:
         await store.put("other", b"x")
         result = await store.txn([Compare("absent", target, op, operand)], [Get("absent")], [Get("other")])  # type: ignore[arg-type]

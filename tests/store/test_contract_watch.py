@@ -129,7 +129,9 @@ def test_slow_watcher_catches_up_without_losing_events(backend: Backend) -> None
         it = watch.__aiter__()
         # the watcher reads nothing while all of this is written
         for chunk in range(0, count, 500):
-            await asyncio.gather(*(store.put(f"slow/{i % 97}", str(i).encode()) for i in range(chunk, chunk + 500)))
+            await asyncio.gather(
+                *(store.put(f"slow/{i % 97}", str(i).encode()) for i in range(chunk, chunk + 500))
+            )
         events: list[tuple[int, bytes]] = []
         while len(events) < count:
             events.extend((e.kv.mod_revision, e.kv.value) for e in await next_batch(it))
@@ -191,15 +193,16 @@ def test_closing_a_watch_ends_its_iteration(backend: Backend) -> None:
         watch = store.watch("cl/")
         await watch.started()
         received: list[int] = []
+        got_one = asyncio.Event()
 
         async def consume() -> None:
             async for batch in watch:
                 received.extend(e.kv.mod_revision for e in batch)
+                got_one.set()
 
         task = asyncio.create_task(consume())
         rev = await store.put("cl/1", b"x")
-        while not received:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(got_one.wait(), 30)
         await watch.close()
         await asyncio.wait_for(task, 10)  # ends cleanly, no exception
         assert received == [rev]

@@ -48,6 +48,7 @@ class Mount:
     source: str = ""
     read_only: bool = False
     size_bytes: int | None = None
+    volume_labels: Mapping[str, str] = field(default_factory=dict)  # set when the engine creates it
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,5 +401,10 @@ class ContainerRuntime(Protocol):
         ...
 
     async def remove_network(self, name: str) -> None: ...
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove a named volume (ECS task-scoped volumes, when the task is done); a missing one
+        is a no-op."""
+        ...
 
     async def close(self) -> None: ...

@@ -382,6 +382,15 @@ class DockerRuntime:
                 return
             _raise(exc, f"remove network {name}")
 
+    async def remove_volume(self, name: str) -> None:
+        try:
+            async with self._docker._query(f"volumes/{name}", "DELETE"):
+                pass
+        except DockerError as exc:
+            if exc.status == 404:
+                return
+            _raise(exc, f"remove volume {name}")
+
 
 def _split_ref(ref: str) -> tuple[str, str]:
     """ "host:5000/repo:tag" -> ("host:5000/repo", "tag"); a digest stays in the repo part."""

@@ -20,6 +20,7 @@ from stowage.runtime.base import (
     ContainerStatus,
     EventKind,
     HealthStatus,
+    Mount,
     PublishedPort,
     RuntimeEvent,
 )
@@ -99,7 +100,7 @@ def create_body(spec: ContainerSpec) -> JSON:
     if spec.sysctls:
         host["Sysctls"] = dict(spec.sysctls)
     if spec.mounts:
-        host["Mounts"] = [_mount(m.type, m.source, m.target, m.read_only, m.size_bytes) for m in spec.mounts]
+        host["Mounts"] = [_mount(m) for m in spec.mounts]
     if spec.volumes_from:
         host["VolumesFrom"] = list(spec.volumes_from)
     if spec.extra_hosts:
@@ -132,12 +133,14 @@ def _is_named_network(mode: str) -> bool:
     return mode not in ("bridge", "host", "none", "default") and not mode.startswith("container:")
 
 
-def _mount(kind: str, source: str, target: str, read_only: bool, size: int | None) -> JSON:
-    m: JSON = {"Type": kind, "Target": target, "ReadOnly": read_only}
-    if kind != "tmpfs":
-        m["Source"] = source
-    elif size is not None:
-        m["TmpfsOptions"] = {"SizeBytes": size}
+def _mount(mount: Mount) -> JSON:
+    m: JSON = {"Type": mount.type, "Target": mount.target, "ReadOnly": mount.read_only}
+    if mount.type != "tmpfs":
+        m["Source"] = mount.source
+    elif mount.size_bytes is not None:
+        m["TmpfsOptions"] = {"SizeBytes": mount.size_bytes}
+    if mount.type == "volume" and mount.volume_labels:
+        m["VolumeOptions"] = {"Labels": dict(mount.volume_labels)}
     return m
 
 
@@ -187,6 +190,12 @@ def parse_state(data: JSON) -> ContainerState:
                         host_port=int(b["HostPort"]),
                     )
                 )
+    started = parse_time(state.get("StartedAt"))
+    finished = parse_time(state.get("FinishedAt"))
+    if started is not None and finished is not None and finished < started:
+        # Docker records StartedAt after the process is already running; a process that exits
+        # at once can show a FinishedAt a few microseconds earlier. Keep the order causal.
+        started = finished
     return ContainerState(
         id=data["Id"],
         name=str(data.get("Name", "")).lstrip("/"),
@@ -198,8 +207,8 @@ def parse_state(data: JSON) -> ContainerState:
         oom_killed=bool(state.get("OOMKilled", False)),
         error=state.get("Error", "") or "",
         created_at=parse_time(data.get("Created")),
-        started_at=parse_time(state.get("StartedAt")),
-        finished_at=parse_time(state.get("FinishedAt")),
+        started_at=started,
+        finished_at=finished,
         health=health,
         ip_addresses=ips,
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol, p.host_ip))),

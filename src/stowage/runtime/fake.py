@@ -233,5 +233,8 @@ class FakeRuntime:
             raise ContainerConflictError(f"error while removing network: network {name} has active endpoints")
         del self.engine.networks[name]
 
+    async def remove_volume(self, name: str) -> None:
+        return None  # the fake keeps no file systems
+
 
 __all__ = ["FakeEngine", "FakeRuntime"]

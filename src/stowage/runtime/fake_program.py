@@ -15,7 +15,6 @@ A program that ends without `exit` exits 0. This is a model for tests, not a she
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -33,7 +32,27 @@ class Program:
     on_term: Program | None = None  # a SIGTERM trap: what runs when the container is stopped
 
 
-_SPLIT = re.compile(r";|\n|&&")
+def _statements(script: str) -> list[str]:
+    """Split on `;`, newlines and `&&` outside quotes."""
+    out: list[str] = []
+    current: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(script):
+        ch = script[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in ";\n" or script.startswith("&&", i):
+            out.append("".join(current))
+            current = []
+            i += 2 if ch == "&" else 1
+            continue
+        current.append(ch)
+        i += 1
+    out.append("".join(current))
+    return out
 
 
 def _words(statement: str) -> list[str]:
@@ -44,7 +63,7 @@ def _words(statement: str) -> list[str]:
 
 
 def _run_script(script: str, program: Program) -> Program:
-    for raw in _SPLIT.split(script):
+    for raw in _statements(script):
         statement = raw.strip()
         if not statement or statement.startswith("#"):
             continue

@@ -6,8 +6,9 @@ Client: the gRPC stubs and protobuf messages generated in ``aetcd.rpc`` (etcd's 
 ``prev_kv``/compaction details we need. The stubs give the full etcd API with nothing in
 between, on grpc.aio, so the store stays asyncio-native.
 
-Keys: an optional ``key_prefix`` (e.g. ``/stowage``) is prepended to every key on the wire so
-several installations can share one etcd; the store's public keys never show it.
+Keys: an optional ``key_prefix`` (e.g. ``/stowage``, stored as ``/stowage/``) is prepended to
+every key on the wire so several installations can share one etcd; the store's public keys
+never show it.
 
 Errors: a compacted revision becomes ``Compacted``, a future one ``FutureRevision``, an
 unreachable or timed-out server ``StoreUnavailable``.
@@ -78,10 +79,14 @@ class EtcdStore:
     ``ipv4:10.0.0.1:2379,10.0.0.2:2379`` for several members. Create it on the event loop
     that will use it."""
 
-    def __init__(self, endpoint: str = "127.0.0.1:2379", *, key_prefix: str = "", timeout: float = 10.0) -> None:
+    def __init__(
+        self, endpoint: str = "127.0.0.1:2379", *, key_prefix: str = "", timeout: float = 10.0
+    ) -> None:
         self.endpoint = endpoint
-        self.key_prefix = key_prefix
-        self._prefix = key_prefix.encode()
+        # "/stowage" is stored as "/stowage/": without the separator, installation "/stowage"
+        # would see the keys of "/stowage2" in every range and watch
+        self.key_prefix = key_prefix.rstrip("/") + "/" if key_prefix else ""
+        self._prefix = self.key_prefix.encode()
         self._timeout = timeout
         self._channel = grpc.aio.insecure_channel(
             endpoint,
@@ -145,7 +150,9 @@ class EtcdStore:
         if expect_mod_revision is None:
             resp = await self._call(self._kv.Put, rpc.PutRequest(key=self._key(key), value=value))
             return int(resp.header.revision)
-        result = await self.txn([Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)])
+        result = await self.txn(
+            [Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)]
+        )
         if not result.succeeded:
             raise CompareFailed(key, _current(result))
         return result.revision
@@ -169,7 +176,7 @@ class EtcdStore:
         )
         resp = await self._call(self._kv.Txn, request)
         revision = int(resp.header.revision)
-        results: list[KeyValue | None | int] = []
+        results: list[KeyValue | int | None] = []
         for r in resp.responses:
             kind = r.WhichOneof("response")
             if kind == "response_range":
@@ -236,7 +243,9 @@ class EtcdWatch:
         self._error: StoreError | None = None
         self._iterator: AsyncIterator[list[Event]] | None = None
         key, end = store._prefix_range(prefix)
-        create = rpc.WatchCreateRequest(key=key, range_end=end, start_revision=start_revision or 0, prev_kv=True)
+        create = rpc.WatchCreateRequest(
+            key=key, range_end=end, start_revision=start_revision or 0, prev_kv=True
+        )
         self._call = store._watch_stub.Watch()
         self._opened: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._open(create))
 

@@ -113,9 +113,10 @@ class SqliteStore:
     async def range(self, prefix: str, *, start_after: str | None = None, limit: int = 0) -> RangeResult:
         self._check_open()
         where, params = prefix_clause(prefix)
-        if start_after is not None:
-            where += " AND key > ?"
-            params.append(start_after)
+        if start_after is not None and start_after >= prefix:
+            # one lower bound only: given two, SQLite seeks on the first and filters the rest,
+            # which makes late pages scan every earlier key
+            where, params = where.replace("key >= ?", "key > ?", 1), [start_after, *params[1:]]
         sql = f"SELECT {KV_COLUMNS} FROM kv WHERE {where} ORDER BY key"
         if limit:
             sql += " LIMIT ?"
@@ -151,7 +152,9 @@ class SqliteStore:
     async def put(self, key: str, value: bytes, *, expect_mod_revision: int | None = None) -> int:
         if expect_mod_revision is None:
             return (await self.txn((), [Put(key, value)])).revision
-        result = await self.txn([Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)])
+        result = await self.txn(
+            [Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)]
+        )
         if not result.succeeded:
             raise CompareFailed(key, _current(result))
         return result.revision

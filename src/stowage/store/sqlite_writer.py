@@ -13,6 +13,7 @@ its connection, the revision counter and the compaction point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -207,10 +208,8 @@ class Writer:
                 batch.append(item)
             outcomes = self._commit(batch)
             loop = batch[0].future.get_loop()
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(self._deliver, outcomes)
-            except RuntimeError:
-                pass  # the loop is closed: nobody is waiting any more
             if stopping:
                 return
 
@@ -228,12 +227,10 @@ class Writer:
             self._conn.execute("COMMIT")
             self.commits += 1
             return outcomes
-        except BaseException as e:  # disk full, I/O error, a bug: fail the batch, keep running
+        except Exception as e:  # disk full, I/O error, a bug: fail the batch, keep running
             if self._conn.in_transaction:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             self.revision, self.compacted = revision, compacted
             error = StoreUnavailable(f"sqlite commit failed: {e}")
             return [Outcome(r.future, error=error) for r in batch]
@@ -251,7 +248,7 @@ class Writer:
             ok = all(compare_holds(c, self._get(c.key)) for c in req.compares)
             rev = self.revision + 1
             events: list[Event] = []
-            results: list[KeyValue | None | int] = []
+            results: list[KeyValue | int | None] = []
             for op in req.success if ok else req.failure:
                 if isinstance(op, Get):
                     results.append(self._get(op.key))
@@ -295,7 +292,9 @@ class Writer:
             where, params = prefix_clause(op.key)
         else:
             where, params = "key = ?", [op.key]
-        rows = self._conn.execute(f"SELECT {KV_COLUMNS} FROM kv WHERE {where} ORDER BY key", params).fetchall()
+        rows = self._conn.execute(
+            f"SELECT {KV_COLUMNS} FROM kv WHERE {where} ORDER BY key", params
+        ).fetchall()
         if rows:
             self._conn.execute(f"DELETE FROM kv WHERE {where}", params)
         return [Event(EventType.DELETE, KeyValue(r[0], b"", 0, rev, 0), row_to_kv(r)) for r in rows]

@@ -9,14 +9,9 @@ import pytest
 
 from stowage.api.aws.app import STRICT_ENV, AwsApi
 from stowage.api.aws.catalog import build_catalog, load_model
+from stowage.api.aws.serialize import OutputCompiler, OutputShapeError
 from stowage.api.aws.service import AwsService
-from stowage.api.aws.shapes import (
-    ConstraintErrors,
-    InputCompiler,
-    OutputCompiler,
-    OutputShapeError,
-    TypeMismatch,
-)
+from stowage.api.aws.shapes import ConstraintErrors, InputCompiler, TypeMismatch
 from tests.api.aws.support import lookup
 
 ECS = load_model("ecs")

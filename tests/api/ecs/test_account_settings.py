@@ -199,7 +199,7 @@ def test_cli_account_settings(fresh_server: ServerProcess) -> None:
     def aws(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [".venv/bin/aws", "ecs", *args, "--output", "json"],
-            env=fresh_server.env(), capture_output=True, text=True, timeout=60,
+            env=fresh_server.env(), capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
 
     put = aws("put-account-setting-default", "--name", "awsvpcTrunking", "--value", "enabled")

@@ -318,7 +318,7 @@ def test_cli_create_and_describe(server: ServerProcess) -> None:
             f"autoScalingGroupArn={asg_arn(name)},managedScaling={{status=ENABLED,targetCapacity=90}}",
             "--output", "json",
         ],
-        env=server.env(), capture_output=True, text=True, timeout=60,
+        env=server.env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert (
@@ -332,7 +332,7 @@ def test_cli_create_and_describe(server: ServerProcess) -> None:
             ".venv/bin/aws", "ecs", "describe-capacity-providers",
             "--capacity-providers", "FARGATE", "FARGATE_SPOT", name, "--output", "json",
         ],
-        env=server.env(), capture_output=True, text=True, timeout=60,
+        env=server.env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert described.returncode == 0, described.stderr
     names = [cp["name"] for cp in json.loads(described.stdout)["capacityProviders"]]

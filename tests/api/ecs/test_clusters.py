@@ -30,7 +30,12 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [AWS, "ecs", *args, "--output", "json"], env=server.env(), capture_output=True, text=True, timeout=60
+        [AWS, "ecs", *args, "--output", "json"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
+from stowage.api.aws.serialize import OutputCompiler, Serializer
 from stowage.api.aws.service import AwsService, Handler
-from stowage.api.aws.shapes import InputCompiler, OutputCompiler, Serializer, Validator
+from stowage.api.aws.shapes import InputCompiler, Validator
 
 # Preference order for the code of a model-validation failure, among those the operation lists.
 _VALIDATION_CODES = (
