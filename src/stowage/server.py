@@ -18,6 +18,8 @@ from typing import Any
 
 from stowage.api.aws.app import AwsApi
 from stowage.api.ecs.service import ecs_service
+from stowage.api.logs.service import logs_service
+from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.resources.credentials import CredentialStore, new_credential
 from stowage.resources.records import Records
@@ -113,6 +115,7 @@ class ControlPlane:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.store: Store | None = None
+        self.logstore: LogStore | None = None
         self._api: AwsApi | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -135,7 +138,9 @@ class ControlPlane:
         )
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         _write_private_json(cfg.data_dir / ENDPOINT_FILE, {"url": f"http://{host}:{cfg.port}"})
-        self._api = AwsApi([ecs_service(records)], credentials.lookup)
+        self.logstore = await LogStore.open_in(cfg.data_dir)
+        self._api = AwsApi([ecs_service(records), logs_service(self.logstore)], credentials.lookup)
+        self._background.append(asyncio.create_task(RetentionEnforcer(self.logstore).run()))
         compactor = Compactor(self.store, keep_revisions=cfg.history_retention_revisions)
         self._background.append(asyncio.create_task(compactor.run()))
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
@@ -146,6 +151,8 @@ class ControlPlane:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.logstore is not None:
+            await self.logstore.close()
         if self.store is not None:
             await self.store.close()
 

@@ -43,7 +43,7 @@ def test_controls_exit_crash_oom_and_health() -> None:
         engine.write_log(ids[0], "late line", "stderr")
         assert [(ln.stream, ln.line) async for ln in rt.logs(ids[0])] == [("stderr", "late line")]
 
-    _run(body())
+    asyncio.run(body())
 
 
 def test_follow_logs_end_when_the_container_exits() -> None:
@@ -64,7 +64,7 @@ def test_follow_logs_end_when_the_container_exits() -> None:
         engine.exit(cid, 0)
         assert await asyncio.wait_for(task, 5) == ["one"]
 
-    _run(body())
+    asyncio.run(body())
 
 
 def test_thousands_of_containers_cost_little_memory() -> None:
@@ -84,4 +84,4 @@ def test_thousands_of_containers_cost_little_memory() -> None:
         assert used / n < 4096, f"{used / n:.0f} bytes per container"
         assert len(await rt.list({"stowage.cluster": "c"})) == n
 
-    _run(body())
+    asyncio.run(body())

@@ -68,12 +68,24 @@ def etcd_opener(etcd: EtcdProcess) -> Callable[[], Store]:
     return lambda: EtcdStore(etcd.endpoint, key_prefix=prefix)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    name: str = request.param
+def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if name == "memory":
         return Backend(name, MemoryStore)
     if name == "sqlite":
         return Backend(name, lambda: SqliteStore(tmp_path / "data"))
     etcd: EtcdProcess = request.getfixturevalue("etcd_server")
     return Backend(name, etcd_opener(etcd))
+
+
+ETCD = pytest.param("etcd", marks=pytest.mark.etcd)
+
+
+@pytest.fixture(params=["memory", "sqlite", ETCD])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", ETCD])
+def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The backends measured against the memory store, the reference."""
+    return make_backend(request.param, request, tmp_path)

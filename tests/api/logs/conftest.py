@@ -29,7 +29,12 @@ from tests.support import server as real_server
 
 class Endpoint:
     def __init__(
-        self, url: str, data_dir: Path, key: str = ACCESS_KEY_ID, secret: str = SECRET, account: str = ACCOUNT_ID
+        self,
+        url: str,
+        data_dir: Path,
+        key: str = ACCESS_KEY_ID,
+        secret: str = SECRET,
+        account: str = ACCOUNT_ID,
     ) -> None:
         self.url = url
         self.data_dir = data_dir
@@ -81,7 +86,11 @@ def _control_plane(request: pytest.FixtureRequest) -> Endpoint | None:
     except Exception:
         return None
     ep = Endpoint(
-        proc.endpoint, proc.data_dir, real_server.ACCESS_KEY_ID, real_server.SECRET_ACCESS_KEY, real_server.ACCOUNT_ID
+        proc.endpoint,
+        proc.data_dir,
+        real_server.ACCESS_KEY_ID,
+        real_server.SECRET_ACCESS_KEY,
+        real_server.ACCOUNT_ID,
     )
     try:
         ep.client().describe_log_groups(limit=1)
