@@ -1,8 +1,9 @@
 # The two commands of the README: `make up` and `make test`. Everything else is a helper.
 SHELL := /bin/bash
 PY := .venv/bin/python
-# Debian packages the test suite needs: a real etcd for the HA store, wrk for benchmarks.
-TEST_DEBS := etcd-server wrk
+# Debian packages the test suite needs: a real etcd for the HA store, Docker for real containers,
+# busybox-static to build test images without a registry, wrk for benchmarks.
+TEST_DEBS := etcd-server docker.io busybox-static wrk
 
 .PHONY: up test setup setup-test lint typecheck unit test-slow bench-api bench-store clean
 
@@ -14,6 +15,7 @@ setup:
 
 setup-test:
 	scripts/apt-install.sh $(TEST_DEBS)
+	scripts/ensure-docker.sh
 	scripts/setup.sh test,bench
 
 test: setup-test lint

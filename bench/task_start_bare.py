@@ -19,14 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import docker
+import docker  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.images import TEST_IMAGE, TEST_LABEL, ensure_test_image  # noqa: E402
+
 from stowage.runtime.base import ContainerSpec  # noqa: E402
 from stowage.runtime.docker import DockerRuntime  # noqa: E402
-from tests.support.images import TEST_IMAGE, TEST_LABEL, ensure_test_image  # noqa: E402
 
 LABELS = {TEST_LABEL: "1", f"{TEST_LABEL}.bench": "task_start_bare"}
 

@@ -36,13 +36,11 @@ def test_memory_hog_is_oom_killed_and_reported(docker_backend: Backend) -> None:
 
 def test_health_check_reports_healthy_and_unhealthy(docker_backend: Backend) -> None:
     async def body(rt: ContainerRuntime) -> None:
-        fast = {"interval_s": 0.5, "timeout_s": 2, "retries": 1}
-        good = await rt.create(
-            docker_backend.spec("sleep", "1000", healthcheck=HealthCheck(("CMD-SHELL", "true"), **fast))
-        )
-        bad = await rt.create(
-            docker_backend.spec("sleep", "1000", healthcheck=HealthCheck(("CMD", "false"), **fast))
-        )
+        def check(*command: str) -> HealthCheck:
+            return HealthCheck(command, interval_s=0.5, timeout_s=2, retries=1)
+
+        good = await rt.create(docker_backend.spec("sleep", "1000", healthcheck=check("CMD-SHELL", "true")))
+        bad = await rt.create(docker_backend.spec("sleep", "1000", healthcheck=check("CMD", "false")))
         for cid in (good, bad):
             await rt.start(cid)
         await wait_for_health(rt, good, HealthStatus.HEALTHY)

@@ -51,10 +51,13 @@ class Backend:
 
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    problem = ""
     try:
         etcd = start_etcd(tmp_path_factory.mktemp("etcd") / "data")
     except RuntimeError as e:
-        pytest.fail(f"cannot start etcd for the etcd store tests: {e}", pytrace=False)
+        problem = str(e)
+    if problem:  # outside the except block, so the report shows just this message
+        pytest.fail(f"cannot start etcd for the etcd store tests: {problem}", pytrace=False)
     try:
         yield etcd
     finally:

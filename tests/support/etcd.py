@@ -26,8 +26,12 @@ def free_port() -> int:
 
 
 def etcd_binary() -> str:
-    candidates = [os.environ.get("STOWAGE_ETCD"), "/usr/bin/etcd", shutil.which("etcd")]
-    for candidate in candidates:
+    override = os.environ.get("STOWAGE_ETCD")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise RuntimeError(f"$STOWAGE_ETCD={override} is not an executable etcd binary")
+        return override
+    for candidate in ("/usr/bin/etcd", shutil.which("etcd")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise RuntimeError(

@@ -18,6 +18,7 @@ from botocore.model import OperationModel, ServiceModel
 from stowage.api.aws.serialize import OutputCompiler, Serializer
 from stowage.api.aws.service import AwsService, Handler
 from stowage.api.aws.shapes import InputCompiler, Validator
+from stowage.model.aws_models import MODELS_DIR
 
 # Preference order for the code of a model-validation failure, among those the operation lists.
 _VALIDATION_CODES = (
@@ -58,13 +59,18 @@ class Catalog:
     """Target prefix → service, to answer an unknown operation of a known service."""
 
 
+def default_loader() -> Loader:
+    """botocore's models plus stowage's own (``stowage.model.aws_models``)."""
+    return Loader(extra_search_paths=[str(MODELS_DIR)])
+
+
 def load_model(service_name: str, loader: Loader | None = None) -> ServiceModel:
-    loader = loader or Loader()
+    loader = loader or default_loader()
     return ServiceModel(loader.load_service_model(service_name, "service-2"), service_name)
 
 
 def build_catalog(services: Sequence[AwsService], *, strict: bool, loader: Loader | None = None) -> Catalog:
-    loader = loader or Loader()
+    loader = loader or default_loader()
     operations: dict[str, Operation] = {}
     infos: dict[str, ServiceInfo] = {}
     for service in services:

@@ -1,0 +1,14 @@
+"""Service models stowage defines itself, in botocore's format, so the protocol layer serves them
+and botocore-style clients call them exactly as they do AWS's own services.
+
+``stowage-agent``: the host agent's channel to the control plane (assignment polling, which is
+also its heartbeat; task and container state reports; usage samples). AWS's own ECS agent
+uses a private WebSocket protocol for this; ours is plain signed AWS JSON 1.1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent
+"""Add to a botocore ``Loader``'s search paths to load these models."""
