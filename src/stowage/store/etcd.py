@@ -26,7 +26,6 @@ from aetcd import rpc
 from stowage.store.base import (
     Compacted,
     Compare,
-    CompareFailed,
     Delete,
     Event,
     EventType,
@@ -41,6 +40,7 @@ from stowage.store.base import (
     TxnResult,
 )
 from stowage.store.compare import check_operand
+from stowage.store.guarded import guarded_write
 
 T = TypeVar("T")
 
@@ -147,24 +147,10 @@ class EtcdStore:
 
     # -- writes --------------------------------------------------------------------------------
     async def put(self, key: str, value: bytes, *, expect_mod_revision: int | None = None) -> int:
-        if expect_mod_revision is None:
-            resp = await self._call(self._kv.Put, rpc.PutRequest(key=self._key(key), value=value))
-            return int(resp.header.revision)
-        result = await self.txn(
-            [Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)]
-        )
-        if not result.succeeded:
-            raise CompareFailed(key, _current(result))
-        return result.revision
+        return await guarded_write(self.txn, key, Put(key, value), expect_mod_revision)
 
     async def delete(self, key: str, *, expect_mod_revision: int | None = None) -> int:
-        if expect_mod_revision is None:
-            resp = await self._call(self._kv.DeleteRange, rpc.DeleteRangeRequest(key=self._key(key)))
-            return int(resp.header.revision)
-        result = await self.txn([Compare.mod_revision(key, expect_mod_revision)], [Delete(key)], [Get(key)])
-        if not result.succeeded:
-            raise CompareFailed(key, _current(result))
-        return result.revision
+        return await guarded_write(self.txn, key, Delete(key), expect_mod_revision)
 
     async def txn(
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
@@ -316,8 +302,3 @@ class EtcdWatch:
             self._opened.cancel()
         # retrieve the opening's outcome so a failure there is not reported as unhandled
         await asyncio.gather(self._opened, return_exceptions=True)
-
-
-def _current(result: TxnResult) -> KeyValue | None:
-    current = result.results[0] if result.results else None
-    return current if isinstance(current, KeyValue) else None

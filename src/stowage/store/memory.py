@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Sequence
 from stowage.store.base import (
     Compacted,
     Compare,
-    CompareFailed,
     Delete,
     Event,
     EventType,
@@ -24,6 +23,7 @@ from stowage.store.base import (
     TxnResult,
 )
 from stowage.store.compare import check_operand, compare_holds
+from stowage.store.guarded import guarded_write
 from stowage.store.watchhub import WatchHub
 
 
@@ -64,18 +64,10 @@ class MemoryStore:
 
     # -- writes ------------------------------------------------------------------------------
     async def put(self, key: str, value: bytes, *, expect_mod_revision: int | None = None) -> int:
-        guard = [] if expect_mod_revision is None else [Compare.mod_revision(key, expect_mod_revision)]
-        result = await self.txn(guard, [Put(key, value)])
-        if not result.succeeded:
-            raise CompareFailed(key, self._data.get(key))
-        return result.revision
+        return await guarded_write(self.txn, key, Put(key, value), expect_mod_revision)
 
     async def delete(self, key: str, *, expect_mod_revision: int | None = None) -> int:
-        guard = [] if expect_mod_revision is None else [Compare.mod_revision(key, expect_mod_revision)]
-        result = await self.txn(guard, [Delete(key)])
-        if not result.succeeded:
-            raise CompareFailed(key, self._data.get(key))
-        return result.revision
+        return await guarded_write(self.txn, key, Delete(key), expect_mod_revision)
 
     async def txn(
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()

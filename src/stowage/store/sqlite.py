@@ -31,11 +31,9 @@ from typing import Any, Literal
 from stowage.store.base import (
     Compacted,
     Compare,
-    CompareFailed,
     Delete,
     Event,
     FutureRevision,
-    Get,
     KeyValue,
     Op,
     Put,
@@ -44,6 +42,7 @@ from stowage.store.base import (
     TxnResult,
 )
 from stowage.store.compare import check_operand
+from stowage.store.guarded import guarded_write
 from stowage.store.sqlite_writer import (
     HISTORY_COLUMNS,
     KV_COLUMNS,
@@ -150,22 +149,10 @@ class SqliteStore:
 
     # -- writes (queued to the writer thread) -----------------------------------------------
     async def put(self, key: str, value: bytes, *, expect_mod_revision: int | None = None) -> int:
-        if expect_mod_revision is None:
-            return (await self.txn((), [Put(key, value)])).revision
-        result = await self.txn(
-            [Compare.mod_revision(key, expect_mod_revision)], [Put(key, value)], [Get(key)]
-        )
-        if not result.succeeded:
-            raise CompareFailed(key, _current(result))
-        return result.revision
+        return await guarded_write(self.txn, key, Put(key, value), expect_mod_revision)
 
     async def delete(self, key: str, *, expect_mod_revision: int | None = None) -> int:
-        if expect_mod_revision is None:
-            return (await self.txn((), [Delete(key)])).revision
-        result = await self.txn([Compare.mod_revision(key, expect_mod_revision)], [Delete(key)], [Get(key)])
-        if not result.succeeded:
-            raise CompareFailed(key, _current(result))
-        return result.revision
+        return await guarded_write(self.txn, key, Delete(key), expect_mod_revision)
 
     async def txn(
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
@@ -258,11 +245,6 @@ class SqliteWatch:
 
     async def close(self) -> None:
         await self._sub.close()
-
-
-def _current(result: TxnResult) -> KeyValue | None:
-    current = result.results[0] if result.results else None
-    return current if isinstance(current, KeyValue) else None
 
 
 def _lock_data_dir(path: Path) -> int:
