@@ -11,14 +11,19 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stowage.api.agent.service import agent_service
 from stowage.api.aws.app import AwsApi
+from stowage.api.aws.context import RequestContext
+from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.logs.service import logs_service
+from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.resources.credentials import CredentialStore, new_credential
@@ -52,6 +57,12 @@ class ServerConfig:
     account_id: str | None = None
     region: str = DEFAULT_REGION
     history_retention_revisions: int = 100_000
+    agent_timeout: float = 60.0
+    """Seconds without a PollAssignments before an instance shows ``agentConnected: false``."""
+    stopped_task_retention: float = 3600.0
+    """Seconds a STOPPED task stays describable."""
+    default_cluster: bool = False
+    """Create the ``default`` cluster at start-up (``stowage up``)."""
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -116,6 +127,7 @@ class ControlPlane:
         self.config = config
         self.store: Store | None = None
         self.logstore: LogStore | None = None
+        self.tasks: TaskPlane | None = None
         self._api: AwsApi | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -139,7 +151,17 @@ class ControlPlane:
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         _write_private_json(cfg.data_dir / ENDPOINT_FILE, {"url": f"http://{host}:{cfg.port}"})
         self.logstore = await LogStore.open_in(cfg.data_dir)
-        self._api = AwsApi([ecs_service(records), logs_service(self.logstore)], credentials.lookup)
+        self.tasks = TaskPlane(
+            records,
+            TaskPlaneConfig(agent_timeout=cfg.agent_timeout, stopped_retention=cfg.stopped_task_retention),
+        )
+        await self.tasks.start()
+        if cfg.default_cluster:
+            await _create_default_cluster(records, admin, cfg.region)
+        self._api = AwsApi(
+            [ecs_service(records, self.tasks), logs_service(self.logstore), agent_service(self.tasks)],
+            credentials.lookup,
+        )
         self._background.append(asyncio.create_task(RetentionEnforcer(self.logstore).run()))
         compactor = Compactor(self.store, keep_revisions=cfg.history_retention_revisions)
         self._background.append(asyncio.create_task(compactor.run()))
@@ -151,6 +173,8 @@ class ControlPlane:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.tasks is not None:
+            await self.tasks.stop()
         if self.logstore is not None:
             await self.logstore.close()
         if self.store is not None:
@@ -182,6 +206,20 @@ class ControlPlane:
                 await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _create_default_cluster(records: Records, admin: Credential, region: str) -> None:
+    """What ``stowage up`` starts with, as a new ECS account has: the ``default`` cluster
+    (CreateCluster is idempotent, so a restart keeps the existing one)."""
+    ctx = RequestContext(
+        account_id=admin.account_id,
+        region=region,
+        request_id="startup",
+        access_key_id=admin.access_key_id,
+        principal_arn=admin.principal_arn,
+        now=time.time(),
+    )
+    await create_cluster(records, ctx, {"clusterName": "default"})
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

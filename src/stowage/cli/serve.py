@@ -27,6 +27,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def run_server(args: argparse.Namespace, *, banner: bool) -> int:
     config = config_from_args(args)
+    config.default_cluster = banner  # `stowage up` starts with the default cluster
     if banner:
         _print_banner(config)
     serve(config)

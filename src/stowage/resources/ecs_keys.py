@@ -67,3 +67,32 @@ def container_instances(account: str, region: str, cluster_name: str) -> str:
 def container_instance(account: str, region: str, cluster_name: str, instance_id: str) -> str:
     """``instance_id`` is the short id (the last part of the container instance ARN)."""
     return f"{container_instances(account, region, cluster_name)}{instance_id}"
+
+
+def tasks(account: str, region: str, cluster_name: str) -> str:
+    return f"{scope(account, region)}tasks/{cluster_name}/"
+
+
+def task(account: str, region: str, cluster_name: str, task_id: str) -> str:
+    """``task_id`` is the short id (the last part of the task ARN)."""
+    return f"{tasks(account, region, cluster_name)}{task_id}"
+
+
+ROOT = "/ecs/"
+"""The prefix of every ECS key: the one prefix the control plane's ECS informer watches."""
+
+TASK_FAMILY = "tasks"
+CONTAINER_INSTANCE_FAMILY = "container-instances"
+
+
+def parse(key: str) -> tuple[str, str, str, str, str] | None:
+    """``(account, region, family, cluster, id)`` of a task or container-instance key, else None.
+    Used by the informer to route events without decoding values."""
+    parts = key.split("/")
+    # "", "ecs", account, region, family, cluster, id
+    if len(parts) != 7 or parts[1] != "ecs":
+        return None
+    family = parts[4]
+    if family not in (TASK_FAMILY, CONTAINER_INSTANCE_FAMILY):
+        return None
+    return parts[2], parts[3], family, parts[5], parts[6]

@@ -43,15 +43,29 @@ def _task_definition(account: str, region: str, rid: str) -> str | None:
     return ecs_keys.task_definition(account, region, m["family"], int(m["revision"]))
 
 
+def _in_cluster(key: Callable[[str, str, str, str], str]) -> Callable[[str, str, str], str | None]:
+    """Resources named ``cluster/id`` in their ARN (tasks, container instances)."""
+
+    def lookup(account: str, region: str, rid: str) -> str | None:
+        cluster, _, ident = rid.partition("/")
+        if not _NAME.match(cluster) or not _NAME.match(ident):
+            return None
+        return key(account, region, cluster, ident)
+
+    return lookup
+
+
 _KEYS: dict[str, Callable[[str, str, str], str | None]] = {
     "cluster": _cluster,
     "capacity-provider": _capacity_provider,
     "task-definition": _task_definition,
+    "task": _in_cluster(ecs_keys.task),
+    "container-instance": _in_cluster(ecs_keys.container_instance),
 }
 
 # ECS resource types that carry tags but whose records other code owns; until a key function
 # is registered for them, their ARNs are well-formed but name nothing.
-_PENDING = frozenset({"service", "task", "container-instance", "task-set"})
+_PENDING = frozenset({"service", "task-set"})
 
 
 def taggable(arn: Arn) -> Taggable | None:

@@ -1,0 +1,185 @@
+"""ECS task operations that create or stop tasks: RunTask, StartTask, StopTask.
+
+RunTask asks the placer for each of its ``count`` tasks in turn; StartTask names the instances.
+Each placement is one store transaction (``TaskRecords.place``), so concurrent calls never
+over-commit an instance. Only the EC2 launch type is served in this release; FARGATE (and a
+capacity provider strategy) answer an honest InvalidParameterException saying so.
+"""
+
+from __future__ import annotations
+
+from stowage.api.aws.context import RequestContext
+from stowage.api.aws.service import Params, Result
+from stowage.api.ecs import errors
+from stowage.api.ecs.plane import PlaneHandler, cluster_record, instance_id, task_id
+from stowage.api.ecs.task_requests import FARGATE_LATER, TaskRequest, build_for, check_request, new_task
+from stowage.controllers.placement import ClusterChanged
+from stowage.controllers.task_plane import TaskPlane
+from stowage.model import container_instances as ci
+from stowage.model import tasks as model
+from stowage.model.arns import container_instance_arn
+from stowage.model.placement import Candidate
+from stowage.resources import ecs_keys
+from stowage.resources.records import Doc, Record
+from stowage.resources.tasks import TaskRecords
+
+TASK_NOT_FOUND = "The referenced task was not found."
+NO_INSTANCES = "No Container Instances were found in your cluster."
+MAX_REASON = 255
+
+
+def _launch_type(params: Params) -> str:
+    launch = params.get("launchType")
+    if params.get("capacityProviderStrategy"):
+        if launch:
+            raise errors.invalid_parameter(
+                "Specifying both a launch type and capacity provider strategy is not supported."
+            )
+        raise errors.invalid_parameter(
+            "capacityProviderStrategy is not available yet: use launchType EC2 (capacity providers "
+            "arrive with Fargate in a later release)."
+        )
+    launch = launch or "EC2"
+    if launch == "FARGATE":
+        raise errors.invalid_parameter(FARGATE_LATER)
+    if launch != "EC2":
+        raise errors.invalid_parameter(f"launchType {launch} is not available yet: use launchType EC2.")
+    return launch
+
+
+def _failures(pairs: list[tuple[str, str]]) -> list[Doc]:
+    seen: dict[tuple[str, str], None] = {}
+    for pair in pairs:
+        seen.setdefault(pair, None)
+    return [{"arn": arn, "reason": reason} for arn, reason in seen]
+
+
+async def _place_all(
+    plane: TaskPlane,
+    ctx: RequestContext,
+    *,
+    cluster: Record,
+    req: TaskRequest,
+    candidates: list[Candidate],
+    count: int,
+) -> tuple[list[Doc], list[tuple[str, str]]]:
+    placed: list[Record] = []
+    failures: list[tuple[str, str]] = []
+    for _ in range(count):
+        key, new = new_task(ctx, req)
+
+        def build(c: Candidate, key: str = key, new: model.NewTask = new) -> tuple[str, Doc]:
+            return key, build_for(new, c)
+
+        try:
+            result, why, cluster = await plane.placement.place(
+                account=ctx.account_id,
+                region=ctx.region,
+                cluster=cluster,
+                candidates=candidates,
+                request=req.placement(),
+                build=build,
+            )
+        except ClusterChanged:
+            raise errors.cluster_not_found() from None
+        if result is None:
+            failures.extend(why)
+            break  # nothing changed: the rest of the batch cannot fit either
+        placed.append(result.task)
+    if placed:
+        await plane.written(max(t.mod_revision for t in placed))
+    return [model.render(t.doc) for t in placed], failures
+
+
+async def run_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    count = params.get("count", 1)
+    if not 1 <= count <= model.MAX_COUNT:
+        raise errors.invalid_parameter(f"count must be between 1 and {model.MAX_COUNT}.")
+    launch = _launch_type(params)
+    cluster = await cluster_record(plane, ctx, params.get("cluster"))
+    req = await check_request(plane, ctx, params, cluster.doc, launch_type=launch)
+    candidates = await plane.placement.candidates(ctx.account_id, ctx.region, req.cluster)
+    if not any(c.doc.get("status") != ci.INACTIVE for c in candidates):
+        raise errors.invalid_parameter(NO_INSTANCES)
+    tasks, failures = await _place_all(
+        plane, ctx, cluster=cluster, req=req, candidates=candidates, count=count
+    )
+    return {"tasks": tasks, "failures": _failures(failures)}
+
+
+async def start_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    refs: list[str] = params["containerInstances"]
+    if not 1 <= len(refs) <= model.MAX_COUNT:
+        raise errors.invalid_parameter(f"containerInstances must have 1 to {model.MAX_COUNT} items.")
+    cluster = await cluster_record(plane, ctx, params.get("cluster"))
+    req = await check_request(plane, ctx, params, cluster.doc, launch_type="EC2")
+    tasks: list[Doc] = []
+    failures: list[tuple[str, str]] = []
+    for ref in refs:
+        iid = instance_id(ctx, req.cluster, ref)
+        arn = (
+            ref
+            if ref.startswith("arn:")
+            else container_instance_arn(ctx.region, ctx.account_id, req.cluster, ref)
+        )
+        candidates = (
+            []
+            if iid is None
+            else await plane.placement.candidates(ctx.account_id, ctx.region, req.cluster, [iid])
+        )
+        live = [c for c in candidates if c.doc.get("status") != ci.INACTIVE]
+        if not live:
+            failures.append((arn, "MISSING"))
+            continue
+        if not live[0].active:
+            failures.append((live[0].arn, str(live[0].doc.get("status"))))
+            continue
+        placed, why = await _place_all(plane, ctx, cluster=cluster, req=req, candidates=live, count=1)
+        cluster = await cluster_record(plane, ctx, params.get("cluster"))
+        tasks.extend(placed)
+        failures.extend(why)
+    return {"tasks": tasks, "failures": _failures(failures)}
+
+
+async def stop_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    cluster = await cluster_record(plane, ctx, params.get("cluster"))
+    name = cluster.doc["clusterName"]
+    reason = params.get("reason")
+    if reason is not None and len(reason) > MAX_REASON:
+        raise errors.invalid_parameter(f"reason can be at most {MAX_REASON} characters.")
+    tid = task_id(ctx, name, params["task"])
+    if tid is None:
+        raise errors.invalid_parameter(TASK_NOT_FOUND)
+    key = ecs_keys.task(ctx.account_id, ctx.region, name, tid)
+    tasks = TaskRecords(plane.records)
+    rec = await tasks.change(key, lambda d: model.stop_requested(d, reason, ctx.now))
+    if rec is None:
+        raise errors.invalid_parameter(TASK_NOT_FOUND)
+    rec = await _stop_orphan(plane, ctx, rec)
+    await plane.written(rec.mod_revision)
+    return {"task": model.render(rec.doc)}
+
+
+async def _stop_orphan(plane: TaskPlane, ctx: RequestContext, rec: Record) -> Record:
+    """A task whose instance is gone (deregistered) has no agent to stop it: stop it here."""
+    if rec.doc.get("lastStatus") == model.STOPPED:
+        return rec
+    parsed = ecs_keys.parse(rec.key)
+    assert parsed is not None
+    instance = await plane.records.get(
+        ecs_keys.container_instance(parsed[0], parsed[1], parsed[3], rec.doc["_instance"])
+    )
+    if instance is not None and instance.doc.get("status") != ci.INACTIVE:
+        return rec
+    report = model.Report(last_status=model.STOPPED, from_agent=False)
+    stopped = await TaskRecords(plane.records).change(
+        rec.key, lambda d: model.apply_report(d, report, ctx.now)
+    )
+    return stopped or rec
+
+
+HANDLERS: dict[str, PlaneHandler] = {
+    "RunTask": run_task,
+    "StartTask": start_task,
+    "StopTask": stop_task,
+}

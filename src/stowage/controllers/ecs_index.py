@@ -1,0 +1,217 @@
+"""The in-memory index of tasks and container instances, fed by the ECS informer's one watch.
+
+Kubernetes' informer pattern: one list + watch keeps a cache that every reader shares. Each
+store event costs O(1) here, whatever the number of instances:
+
+- per container instance, a *slot*: its record, its tasks, its running/pending counts, a
+  ``revision`` (the last store revision that touched the instance or one of its tasks) and an
+  ``asyncio.Event`` that PollAssignments waiters of that instance alone wait on;
+- per cluster, the running/pending task counts by launch type (what DescribeClusters and
+  DeleteCluster read), so no cluster record is rewritten on every task change;
+- every task record, for the reaper and the per-instance views.
+
+Events are applied idempotently by ``mod_revision`` (an event older than what is held is
+ignored), so the informer may replay history after a paged re-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from stowage.model import tasks as task_model
+from stowage.resources import ecs_keys
+from stowage.resources.records import Doc, Record
+
+ClusterRef = tuple[str, str, str]
+"""(account, region, cluster name)"""
+
+
+@dataclass
+class ClusterCounts:
+    running: Counter[str] = field(default_factory=Counter)
+    """launch type → tasks in RUNNING_STATES"""
+    pending: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def running_total(self) -> int:
+        return sum(self.running.values())
+
+    @property
+    def pending_total(self) -> int:
+        return sum(self.pending.values())
+
+
+@dataclass
+class Slot:
+    """One container instance's share of the index."""
+
+    instance: Record | None = None
+    tasks: dict[str, Record] = field(default_factory=dict)
+    running: int = 0
+    pending: int = 0
+    revision: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def touch(self, revision: int) -> None:
+        self.revision = max(self.revision, revision)
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+
+class EcsIndex:
+    def __init__(self) -> None:
+        self._tasks: dict[str, Record] = {}
+        self._slots: dict[str, Slot] = {}
+        self._cluster_instances: dict[ClusterRef, set[str]] = {}
+        self._counts: dict[ClusterRef, ClusterCounts] = {}
+        self.revision = 0
+        """The store revision the index reflects."""
+        self._progress = asyncio.Event()
+        self.ready = asyncio.Event()
+        """Set once the first list is loaded."""
+
+    # -- feeding -----------------------------------------------------------------------------
+    def reset(self, records: Iterable[Record], revision: int) -> None:
+        """Replace the contents with a fresh list taken at ``revision``. Slots (and their
+        waiters) survive; every slot is touched so agents re-read after a re-list."""
+        slots = self._slots
+        self._tasks, self._slots = {}, {}
+        self._cluster_instances, self._counts = {}, {}
+        for key, slot in slots.items():
+            fresh = self._slot(key)
+            fresh.changed = slot.changed
+        for rec in records:
+            self._apply(rec.key, rec, rec.mod_revision)
+        for slot in self._slots.values():
+            slot.touch(revision)
+        self.advance(revision)
+        self.ready.set()
+
+    def apply(self, key: str, rec: Record | None, revision: int) -> None:
+        """One change: ``rec`` is the new record, None for a deletion at ``revision``."""
+        self._apply(key, rec, revision)
+
+    def advance(self, revision: int) -> None:
+        if revision > self.revision:
+            self.revision = revision
+            event, self._progress = self._progress, asyncio.Event()
+            event.set()
+
+    async def caught_up(self, revision: int, within: float = 5.0) -> bool:
+        """Wait until the index reflects ``revision`` (a write this process made); False on
+        timeout (the caller answers from what it has)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.revision < revision:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), left)
+        return True
+
+    def _slot(self, instance_key: str) -> Slot:
+        slot = self._slots.get(instance_key)
+        if slot is None:
+            slot = self._slots[instance_key] = Slot()
+        return slot
+
+    def _apply(self, key: str, rec: Record | None, revision: int) -> None:
+        parsed = ecs_keys.parse(key)
+        if parsed is None:
+            return
+        account, region, family, cluster, _id = parsed
+        ref = (account, region, cluster)
+        if family == ecs_keys.TASK_FAMILY:
+            self._apply_task(key, ref, rec, revision)
+            return
+        slot = self._slot(key)
+        if rec is not None and slot.instance is not None and slot.instance.mod_revision >= rec.mod_revision:
+            return
+        slot.instance = rec
+        members = self._cluster_instances.setdefault(ref, set())
+        if rec is None:
+            members.discard(key)
+        else:
+            members.add(key)
+        slot.touch(revision)
+
+    def _apply_task(self, key: str, ref: ClusterRef, rec: Record | None, revision: int) -> None:
+        old = self._tasks.get(key)
+        if rec is not None and old is not None and old.mod_revision >= rec.mod_revision:
+            return
+        if old is None and rec is None:
+            return
+        counts = self._counts.setdefault(ref, ClusterCounts())
+        if old is not None:
+            self._count(counts, old.doc, -1)
+        if rec is None:
+            del self._tasks[key]
+        else:
+            self._tasks[key] = rec
+            self._count(counts, rec.doc, +1)
+        doc = (rec or old).doc  # type: ignore[union-attr]
+        slot = self._slot(ecs_keys.container_instance(ref[0], ref[1], ref[2], doc["_instance"]))
+        if old is not None:
+            _tally(slot, old.doc, -1)
+        if rec is None:
+            slot.tasks.pop(key, None)
+        else:
+            slot.tasks[key] = rec
+            _tally(slot, rec.doc, +1)
+        slot.touch(revision)
+
+    @staticmethod
+    def _count(counts: ClusterCounts, doc: Doc, delta: int) -> None:
+        kind = task_model.count_class(doc)
+        launch = str(doc.get("launchType", "EC2"))
+        if kind == "running":
+            counts.running[launch] += delta
+        elif kind == "pending":
+            counts.pending[launch] += delta
+
+    # -- reading -----------------------------------------------------------------------------
+    def cluster_counts(self, account: str, region: str, cluster: str) -> ClusterCounts:
+        return self._counts.get((account, region, cluster)) or ClusterCounts()
+
+    def instance_keys(self, account: str, region: str, cluster: str) -> list[str]:
+        return sorted(self._cluster_instances.get((account, region, cluster), ()))
+
+    def slot(self, instance_key: str) -> Slot | None:
+        return self._slots.get(instance_key)
+
+    def instance(self, instance_key: str) -> Record | None:
+        slot = self._slots.get(instance_key)
+        return None if slot is None else slot.instance
+
+    def counts_of(self, instance_key: str) -> tuple[int, int]:
+        """(running, pending) tasks on an instance."""
+        slot = self._slots.get(instance_key)
+        return (0, 0) if slot is None else (slot.running, slot.pending)
+
+    def tasks(self) -> list[Record]:
+        return list(self._tasks.values())
+
+    def instances(self) -> list[Record]:
+        return [s.instance for s in self._slots.values() if s.instance is not None]
+
+    async def wait_change(self, instance_key: str, known: int, within: float) -> Slot:
+        """The instance's slot once its revision passes ``known``, or after ``within`` seconds."""
+        slot = self._slot(instance_key)
+        if slot.revision > known or within <= 0:
+            return slot
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(slot.changed.wait(), within)
+        return self._slot(instance_key)
+
+
+def _tally(slot: Slot, doc: Doc, delta: int) -> None:
+    kind = task_model.count_class(doc)
+    if kind == "running":
+        slot.running += delta
+    elif kind == "pending":
+        slot.pending += delta

@@ -1,0 +1,116 @@
+"""Task records on the store: placement commits, lifecycle changes with resource release, reaping.
+
+Two transactions keep container instances exact:
+
+- ``place``: create the task and reserve its resources on the instance (remaining CPU/MEMORY
+  down, host ports taken, ``_activeTasks`` up) at once, guarded by the instance record's and the
+  cluster record's mod revisions. A concurrent placement on the same instance makes one of the
+  two lose the compare and retry against fresh numbers, so an instance is never over-committed.
+- ``change``: any read-modify-write of a task; when the task reaches STOPPED for the first time
+  its reservation goes back to the instance in the same transaction (``_released``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from stowage.model import container_instances as ci
+from stowage.model import tasks as model
+from stowage.resources import ecs_keys
+from stowage.resources.paging import page
+from stowage.resources.records import MAX_CAS_RETRIES, ContentionError, Doc, Record, Records
+from stowage.store.base import Compare, Delete, TxnResult
+
+
+class TaskRecords:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    async def get(self, account: str, region: str, cluster: str, task_id: str) -> Record | None:
+        return await self.records.get(ecs_keys.task(account, region, cluster, task_id))
+
+    async def place(
+        self, task_key: str, task: Doc, instance: Record, cluster_key: str, cluster_mod_revision: int
+    ) -> tuple[TxnResult, Doc]:
+        """Create ``task`` on ``instance`` (read at its mod revision) if neither the instance nor
+        the cluster changed since they were read; also returns the instance document written.
+        The caller retries on ``succeeded=False``."""
+        needs = model.Needs.from_doc(task["_needs"])
+        inst = copy.deepcopy(instance.doc)
+        inst["remainingResources"] = ci.reserve(
+            inst["remainingResources"], needs.cpu, needs.memory, needs.tcp, needs.udp
+        )
+        inst["_activeTasks"] = int(inst.get("_activeTasks", 0)) + 1
+        inst["version"] = int(inst.get("version", 0)) + 1
+        result = await self.records.commit(
+            [
+                Compare.mod_revision(instance.key, instance.mod_revision),
+                Compare.mod_revision(cluster_key, cluster_mod_revision),
+                Compare.absent(task_key),
+            ],
+            [(instance.key, inst), (task_key, task)],
+        )
+        return result, inst
+
+    async def change(self, key: str, change: Callable[[Doc], Doc | None]) -> Record | None:
+        """Read-modify-write a task (``change`` gets a private copy; None = no change). Returns
+        the task as stored, None if it does not exist. Exceptions from ``change`` pass through."""
+        for _ in range(MAX_CAS_RETRIES):
+            current = await self.records.get(key)
+            if current is None:
+                return None
+            new = change(copy.deepcopy(current.doc))
+            if new is None:
+                return current
+            compares = [Compare.mod_revision(key, current.mod_revision)]
+            writes: list[tuple[str, Doc]] = []
+            if new.get("lastStatus") == model.STOPPED and not new.get("_released"):
+                new["_released"] = True
+                instance = await self._instance_of(key, new)
+                if instance is not None:
+                    compares.append(Compare.mod_revision(instance.key, instance.mod_revision))
+                    writes.append((instance.key, _released(instance.doc, new)))
+            writes.append((key, new))
+            result = await self.records.commit(compares, writes)
+            if result.succeeded:
+                return Record(key, new, result.revision)
+        raise ContentionError(f"too much contention on {key}")
+
+    async def _instance_of(self, task_key: str, doc: Doc) -> Record | None:
+        parsed = ecs_keys.parse(task_key)
+        assert parsed is not None
+        account, region, _family, cluster, _id = parsed
+        return await self.records.get(ecs_keys.container_instance(account, region, cluster, doc["_instance"]))
+
+    async def delete(self, rec: Record) -> bool:
+        """Delete a task if it is still as read (the reaper)."""
+        result = await self.records.store.txn(
+            [Compare.mod_revision(rec.key, rec.mod_revision)], [Delete(rec.key)]
+        )
+        return result.succeeded
+
+    async def page(
+        self,
+        account: str,
+        region: str,
+        cluster: str,
+        *,
+        after: str | None,
+        limit: int,
+        keep: Callable[[Record], bool],
+    ) -> tuple[list[Record], str | None]:
+        return await page(
+            self.records, ecs_keys.tasks(account, region, cluster), after=after, limit=limit, keep=keep
+        )
+
+
+def _released(instance: Doc, task: Doc) -> Doc:
+    needs = model.Needs.from_doc(task["_needs"])
+    inst = copy.deepcopy(instance)
+    inst["remainingResources"] = ci.release(
+        inst["remainingResources"], needs.cpu, needs.memory, needs.tcp, needs.udp
+    )
+    inst["_activeTasks"] = max(int(inst.get("_activeTasks", 0)) - 1, 0)
+    inst["version"] = int(inst.get("version", 0)) + 1
+    return inst
