@@ -1,171 +1,252 @@
-"""Placing tasks: this issue's first-fit placer, and the applier that commits its decisions.
+"""Placing tasks on the store: the cluster snapshot, the scheduler's plan, and the plan applier.
 
-``FirstFit`` (a ``model.placement.Placer``) takes the first ACTIVE, connected instance, in
-registration order, that satisfies the constraints and has the CPU, memory and fixed host ports
-the task needs. ``TaskPlacement`` builds candidates from the in-memory index, asks the placer,
-and commits with ``TaskRecords.place`` (one transaction, guarded by the instance's and the
-cluster's mod revisions). A lost compare re-reads that instance from the store and asks again,
-so a stale index costs a retry, never an over-commit.
+``TaskPlacement.snapshot`` builds the scheduler's view of a cluster from the in-memory index
+(instance records, their tasks) and the store's custom attributes, reusing the ``Instance`` of
+every instance that did not change since the last call, and the last snapshot itself (with its
+memoised indexes) when nothing changed.
+
+``TaskPlacement.place`` asks the pure scheduler for a plan and commits it with one
+compare-and-swap transaction per instance: the instance record at the plan's mod revision, the
+cluster record at its mod revision, every new task key absent; the writes reserve the copies'
+resources on the instance and create their task records, all or nothing. An instance that lost
+its compare is re-read from the store (and the index waited for, so its task groups are
+current too) and only the copies planned there are planned again against the fresh state.
+Whatever the concurrency, no instance is committed beyond what its record says is free.
 """
 
 from __future__ import annotations
 
+import copy
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.model import container_instances as ci
 from stowage.model import placement as pm
+from stowage.model import tasks as task_model
 from stowage.resources import ecs_keys
 from stowage.resources.container_instances import InstanceRecords
 from stowage.resources.records import Doc, Record, Records
-from stowage.resources.tasks import TaskRecords
-from stowage.scheduler import query
+from stowage.scheduler import planner
+from stowage.scheduler.plan import Assignment
+from stowage.scheduler.snapshot import Instance, Snapshot, instance_from_record
+from stowage.store.base import Compare
 
 MAX_ATTEMPTS = 64
+MAX_TASKS_PER_TXN = 32
+"""etcd caps a transaction's operations (128 by default): larger assignments commit in chunks."""
+CATCH_UP = 2.0
+"""Seconds to wait for the index to show a record re-read after a lost compare."""
 
-
-class FirstFit:
-    """The first instance with room. Instances that are not ACTIVE are skipped silently (ECS
-    never places on DRAINING instances); every other rejection is reported."""
-
-    def choose(self, request: pm.PlacementRequest, candidates: Sequence[pm.Candidate]) -> pm.Decision:
-        failures: list[tuple[str, str]] = []
-        ordered = sorted(candidates, key=lambda c: (float(c.doc.get("registeredAt", 0)), c.key))
-        for c in ordered:
-            if not c.active:
-                continue
-            if not c.connected:
-                failures.append((c.arn, pm.AGENT))
-                continue
-            reason = constraint_failure(request, c) or c.misfit(request.needs)
-            if reason is not None:
-                failures.append((c.arn, reason))
-                continue
-            return pm.Decision(c)
-        return pm.Decision(None, failures)
-
-
-def query_target(c: pm.Candidate) -> query.QueryTarget:
-    return query.QueryTarget(
-        attributes=c.attributes(),
-        ec2_instance_id=c.doc.get("ec2InstanceId"),
-        registered_at=c.doc.get("registeredAt"),
-        running_tasks_count=c.running_tasks,
-        task_groups=c.task_groups,
-    )
-
-
-def constraint_failure(request: pm.PlacementRequest, c: pm.Candidate) -> str | None:
-    for constraint in request.constraints:
-        kind = constraint.get("type")
-        if kind == "distinctInstance" and request.group in c.task_groups:
-            return pm.DISTINCT_INSTANCE
-        if kind == "memberOf":
-            try:
-                ok = query.matches(str(constraint.get("expression", "")), query_target(c))
-            except query.QueryError:
-                ok = False
-            if not ok:
-                return pm.MEMBER_OF
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Placed:
-    task: Record
-    instance: pm.Candidate
+Build = Callable[[Instance], tuple[str, Doc]]
+"""Makes one new task for an instance: its store key and record (with ``_needs``)."""
 
 
 class ClusterChanged(Exception):
     """The cluster stopped being ACTIVE during placement."""
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    tasks: list[Record]
+    """The created task records, in placement order."""
+    failures: list[tuple[str, str]]
+    """``(instance ARN, reason)`` when copies stayed unplaced."""
+    cluster: Record
+    """The cluster record as last read."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    instance_rev: int
+    slot_rev: int
+    custom: tuple[tuple[str, str | None], ...]
+    inst: Instance
+
+
 class TaskPlacement:
-    def __init__(self, records: Records, index: EcsIndex, placer: pm.Placer) -> None:
+    def __init__(self, records: Records, index: EcsIndex, rng: random.Random | None = None) -> None:
         self.records = records
         self.index = index
-        self.placer = placer
-        self.tasks = TaskRecords(records)
+        self.rng = rng or random.Random()
         self.instances = InstanceRecords(records)
+        self._seen: dict[str, _Seen] = {}
+        self._last: dict[tuple[str, str, str], Snapshot] = {}
 
-    async def candidates(
+    # -- snapshot ----------------------------------------------------------------------------
+    async def snapshot(
         self, account: str, region: str, cluster: str, only: Sequence[str] | None = None
-    ) -> list[pm.Candidate]:
-        """The cluster's instances as placement sees them (``only``: these instance ids, read
-        from the store, for StartTask)."""
+    ) -> Snapshot:
+        """The cluster's instances (``only``: these instance ids, read from the store, for
+        StartTask) as the scheduler sees them."""
+        custom = await self.instances.custom_attributes(account, region, cluster)
         if only is not None:
             recs = [await self.instances.get(account, region, cluster, i) for i in only]
-            found = [r for r in recs if r is not None]
-        else:
-            found = [
-                rec
-                for key in self.index.instance_keys(account, region, cluster)
-                if (rec := self.index.instance(key))
-            ]
-        custom = await self.instances.custom_attributes(account, region, cluster)
-        return [self._candidate(rec, custom) for rec in found]
+            return Snapshot(self._instance(r, custom) for r in recs if r is not None)
+        found = [
+            rec
+            for key in self.index.instance_keys(account, region, cluster)
+            if (rec := self.index.instance(key))
+        ]
+        insts = [self._instance(rec, custom) for rec in found]
+        ref = (account, region, cluster)
+        last = self._last.get(ref)
+        if last is not None and len(last) == len(insts):
+            changed = [i for i in insts if last.get(i.key) is not i]
+            if not changed:
+                return last
+            if all(last.get(i.key) is not None for i in changed):
+                snap = last.with_instances(changed)
+                self._last[ref] = snap
+                return snap
+        snap = Snapshot(insts)
+        self._last[ref] = snap
+        return snap
 
-    def _candidate(self, rec: Record, custom: Mapping[str, list[Doc]]) -> pm.Candidate:
+    def _instance(self, rec: Record, custom: Mapping[str, list[Doc]]) -> Instance:
         instance_id = rec.key.rsplit("/", 1)[-1]
         slot = self.index.slot(rec.key)
-        groups: set[str] = set()
+        slot_rev = slot.revision if slot is not None else 0
+        attrs = tuple((a["name"], a.get("value")) for a in custom.get(instance_id, []))
+        seen = self._seen.get(rec.key)
+        if (
+            seen is not None
+            and seen.instance_rev == rec.mod_revision
+            and seen.slot_rev == slot_rev
+            and seen.custom == attrs
+        ):
+            return seen.inst
+        groups: dict[str, int] = {}
         families: set[str] = set()
         running = 0
         if slot is not None:
             running = slot.running
             for t in slot.tasks.values():
-                if t.doc.get("lastStatus") != "STOPPED":
-                    groups.add(str(t.doc.get("group", "")))
+                if t.doc.get("lastStatus") != task_model.STOPPED:
+                    group = str(t.doc.get("group", ""))
+                    groups[group] = groups.get(group, 0) + 1
                     families.add(str(t.doc.get("taskDefinitionArn", "")))
-        return pm.Candidate(
-            key=rec.key,
-            instance_id=instance_id,
-            doc=rec.doc,
-            mod_revision=rec.mod_revision,
-            custom_attributes={a["name"]: a.get("value") for a in custom.get(instance_id, [])},
-            running_tasks=running,
-            task_groups=frozenset(groups),
-            task_families=frozenset(families),
+        inst = instance_from_record(
+            rec.key,
+            rec.doc,
+            rec.mod_revision,
+            custom_attributes=dict(attrs),
+            running=running,
+            groups=groups,
+            families=families,
         )
+        self._seen[rec.key] = _Seen(rec.mod_revision, slot_rev, attrs, inst)
+        return inst
 
+    # -- plan and apply ----------------------------------------------------------------------
     async def place(
         self,
         *,
-        account: str,
-        region: str,
         cluster: Record,
-        candidates: list[pm.Candidate],
+        snapshot: Snapshot,
         request: pm.PlacementRequest,
-        build: Callable[[pm.Candidate], tuple[str, Doc]],
-    ) -> tuple[Placed | None, list[tuple[str, str]], Record]:
-        """Place one task. ``build(candidate)`` makes its key and record for that instance.
-        ``candidates`` is updated in place with what the commit changed, so a batch (RunTask
-        with count > 1) places its next task against fresh numbers. Returns the placement (or
-        None with the failures) and the cluster record as last read."""
+        count: int,
+        build: Build,
+    ) -> Outcome:
+        """Place ``count`` copies of ``request``: plan on ``snapshot``, commit, re-plan what
+        lost a race. ``build(instance)`` makes one task record for an instance."""
+        placed: list[Record] = []
+        failures: list[tuple[str, str]] = []
+        remaining = count
+        snap = snapshot
         for _ in range(MAX_ATTEMPTS):
-            decision = self.placer.choose(request, candidates)
-            chosen = decision.chosen
-            if chosen is None:
-                return None, decision.failures, cluster
-            key, doc = build(chosen)
-            inst = Record(chosen.key, chosen.doc, chosen.mod_revision)
-            result, written = await self.tasks.place(key, doc, inst, cluster.key, cluster.mod_revision)
-            i = candidates.index(chosen)
-            if result.succeeded:
-                groups = chosen.task_groups | {request.group}
-                candidates[i] = replace(chosen, doc=written, mod_revision=result.revision, task_groups=groups)
-                return Placed(Record(key, doc, result.revision), candidates[i]), [], cluster
-            # Lost a race: refresh what we compared and ask the placer again.
-            fresh_cluster = await self.records.get(cluster.key)
-            if fresh_cluster is None or fresh_cluster.doc.get("status") != "ACTIVE":
-                raise ClusterChanged(cluster.key)
-            cluster = fresh_cluster
-            fresh = await self.records.get(chosen.key)
+            plan = planner.plan(snap, request, remaining, self.rng)
+            failures = list(plan.failures)
+            lost: list[str] = []
+            committed: list[Instance] = []
+            for key in dict.fromkeys(plan.placements):
+                made, after, whole = await self._commit(plan.assignments[key], cluster, build)
+                placed.extend(made)
+                remaining -= len(made)
+                if after is not None:
+                    committed.append(after)
+                if not whole:
+                    lost.append(key)
+            snap = snap.with_instances(committed) if committed else snap
+            if not lost or remaining == 0:
+                break
+            cluster, snap = await self._refresh(cluster, snap, lost)
+        else:
+            raise RuntimeError("placement kept losing its compare-and-swap")
+        return Outcome(placed, failures if remaining else [], cluster)
+
+    async def _commit(
+        self, a: Assignment, cluster: Record, build: Build
+    ) -> tuple[list[Record], Instance | None, bool]:
+        """Reserve and create ``a``'s copies on its instance, in chunks. Returns the tasks
+        made, the instance as written (None if nothing was), and whether all copies were made
+        (False: the instance or the cluster changed since the plan's snapshot)."""
+        inst = a.instance
+        doc: Doc | None = None
+        rev = inst.mod_revision
+        made: list[Record] = []
+        each_cpu, each_memory = a.cpu // a.copies, a.memory // a.copies
+        while len(made) < a.copies:
+            n = min(a.copies - len(made), MAX_TASKS_PER_TXN)
+            if doc is None:
+                current = await self.records.get(inst.key)
+                if current is None or current.mod_revision != rev:
+                    break
+                doc = current.doc
+            new = copy.deepcopy(doc)
+            new["remainingResources"] = ci.reserve(
+                new["remainingResources"], each_cpu * n, each_memory * n, a.tcp, a.udp
+            )
+            new["_activeTasks"] = int(new.get("_activeTasks", 0)) + n
+            new["version"] = int(new.get("version", 0)) + n
+            tasks = [build(inst) for _ in range(n)]
+            compares = [
+                Compare.mod_revision(inst.key, rev),
+                Compare.mod_revision(cluster.key, cluster.mod_revision),
+                *(Compare.absent(k) for k, _ in tasks),
+            ]
+            result = await self.records.commit(compares, [(inst.key, new), *tasks])
+            if not result.succeeded:
+                break
+            doc, rev = new, result.revision
+            made.extend(Record(k, d, result.revision) for k, d in tasks)
+        after = self._after(inst, a, rev, len(made)) if made else None
+        return made, after, len(made) == a.copies
+
+    @staticmethod
+    def _after(inst: Instance, a: Assignment, rev: int, copies: int) -> Instance:
+        """The instance as this process just wrote it (the index will show it shortly)."""
+        groups = dict(inst.groups)
+        groups[a.group] = groups.get(a.group, 0) + copies
+        return replace(
+            inst,
+            mod_revision=rev,
+            cpu=inst.cpu - a.cpu // a.copies * copies,
+            memory=inst.memory - a.memory // a.copies * copies,
+            tcp=inst.tcp | frozenset(a.tcp),
+            udp=inst.udp | frozenset(a.udp),
+            groups=groups,
+        )
+
+    async def _refresh(self, cluster: Record, snap: Snapshot, lost: list[str]) -> tuple[Record, Snapshot]:
+        fresh_cluster = await self.records.get(cluster.key)
+        if fresh_cluster is None or fresh_cluster.doc.get("status") != "ACTIVE":
+            raise ClusterChanged(cluster.key)
+        changed: list[Instance] = []
+        removed: list[str] = []
+        for key in lost:
+            fresh = await self.records.get(key)
             if fresh is None:
-                candidates.pop(i)
-            else:
-                candidates[i] = replace(chosen, doc=fresh.doc, mod_revision=fresh.mod_revision)
-        raise RuntimeError("placement kept losing its compare-and-swap")
+                removed.append(key)
+                continue
+            # The index shows the tasks committed with this revision once it reaches it.
+            await self.index.caught_up(fresh.mod_revision, within=CATCH_UP)
+            self._seen.pop(key, None)
+            inst = self._instance(fresh, {})
+            old = snap.get(key)
+            changed.append(replace(inst, attributes=old.attributes) if old is not None else inst)
+        return fresh_cluster, snap.with_instances(changed, removed)
 
 
 def instance_key(account: str, region: str, cluster: str, instance_id: str) -> str:

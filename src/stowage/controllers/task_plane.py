@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +18,9 @@ from dataclasses import dataclass
 from stowage.controllers.ecs_index import EcsIndex
 from stowage.controllers.informer import EcsInformer
 from stowage.controllers.liveness import Liveness
-from stowage.controllers.placement import FirstFit, TaskPlacement
+from stowage.controllers.placement import TaskPlacement
 from stowage.controllers.reaper import Reaper
 from stowage.controllers.stats import StatsBook
-from stowage.model.placement import Placer
 from stowage.resources.records import Records
 
 
@@ -43,14 +43,14 @@ class TaskPlane:
         config: TaskPlaneConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        placer: Placer | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.records = records
         self.config = config or TaskPlaneConfig()
         self.clock = clock
         self.index = EcsIndex()
         self.informer = EcsInformer(records.store, self.index)
-        self.placement = TaskPlacement(records, self.index, placer or FirstFit())
+        self.placement = TaskPlacement(records, self.index, rng)
         self.stats = StatsBook()
         self.liveness = Liveness(records, self.index, clock=clock, timeout=self.config.agent_timeout)
         self.reaper = Reaper(

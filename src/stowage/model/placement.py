@@ -1,21 +1,26 @@
-"""The placement boundary: what a placer sees (candidates, a request) and what it answers.
+"""What placement is asked and what it answers with: the request, the strategies, ECS's reasons.
 
-``Placer.choose`` is a pure decision over a snapshot; committing it (reserve resources and
-create the task in one compare-and-swap transaction, retry on conflict) is the caller's job
-(``controllers.placement``). This issue's placer is first-fit; the real scheduler replaces it
-behind the same protocol.
+A ``PlacementRequest`` describes one task shape (what every copy of a RunTask call, or of a
+service deployment, needs) and the rules that govern where it may go: ``placementConstraints``
+(the task definition's plus the call's), ``placementStrategy``, the launch type and the task
+definition's ``requiresAttributes``. The scheduler (``stowage.scheduler``) turns a request, a
+count and a cluster snapshot into a plan; ``controllers.placement`` commits the plan.
 
-Failure reasons are ECS's: ``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``,
-``RESOURCE:PORTS_UDP``, ``AGENT`` (agent disconnected), and the constraint reasons.
+Failure reasons are ECS's words: ``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``,
+``RESOURCE:PORTS_UDP``, ``AGENT`` (agent disconnected), ``ATTRIBUTE`` (a required attribute is
+missing), and the constraint sentences ECS uses.
+
+Strategies are checked here (``check_strategy``) so the API can answer an
+InvalidParameterException before anything is planned; the ECS defaults: RunTask places
+randomly, services spread across availability zones and then instances.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from stowage.model import container_instances as ci
 from stowage.model.tasks import Needs
 
 Doc = dict[str, Any]
@@ -25,71 +30,63 @@ RESOURCE_MEMORY = "RESOURCE:MEMORY"
 RESOURCE_PORTS = "RESOURCE:PORTS"
 RESOURCE_PORTS_UDP = "RESOURCE:PORTS_UDP"
 AGENT = "AGENT"
+ATTRIBUTE = "ATTRIBUTE"
 MEMBER_OF = "MemberOf placement constraint unsatisfied."
 DISTINCT_INSTANCE = "DistinctInstance placement constraint unsatisfied."
 
+RUN_TASK_DEFAULT_STRATEGY: tuple[Doc, ...] = ({"type": "random"},)
+"""ECS: "RunTask ... uses random placement" when no strategy is given."""
+SERVICE_DEFAULT_STRATEGY: tuple[Doc, ...] = (
+    {"type": "spread", "field": "attribute:ecs.availability-zone"},
+    {"type": "spread", "field": "instanceId"},
+)
+"""ECS's service scheduler default: balance across zones, then across instances."""
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One container instance as placement sees it, at the record's ``mod_revision``."""
+BINPACK_FIELDS = ("cpu", "memory")
+INSTANCE_FIELDS = ("instanceid", "host")
+"""``spread`` fields meaning "each instance is its own value" (compared case-insensitively)."""
 
-    key: str
-    instance_id: str
-    doc: Doc
-    mod_revision: int
-    custom_attributes: Mapping[str, str | None] = field(default_factory=dict)
-    running_tasks: int = 0
-    task_groups: frozenset[str] = frozenset()
-    task_families: frozenset[str] = frozenset()
 
-    @property
-    def arn(self) -> str:
-        return str(self.doc["containerInstanceArn"])
+class StrategyError(ValueError):
+    """A ``placementStrategy`` item ECS would reject; ``str(exc)`` is the API message."""
 
-    @property
-    def active(self) -> bool:
-        return self.doc.get("status") == ci.ACTIVE
 
-    @property
-    def connected(self) -> bool:
-        return bool(self.doc.get("agentConnected"))
-
-    def attributes(self) -> dict[str, str | None]:
-        attrs: dict[str, str | None] = {a["name"]: a.get("value") for a in self.doc.get("attributes", [])}
-        attrs.update(self.custom_attributes)
-        return attrs
-
-    def misfit(self, needs: Needs) -> str | None:
-        """The first resource the instance lacks for ``needs``, else None."""
-        remaining = self.doc.get("remainingResources", [])
-        if needs.cpu > ci.resource_int(remaining, ci.CPU):
-            return RESOURCE_CPU
-        if needs.memory > ci.resource_int(remaining, ci.MEMORY):
-            return RESOURCE_MEMORY
-        if {str(p) for p in needs.tcp} & ci.resource_set(remaining, ci.PORTS):
-            return RESOURCE_PORTS
-        if {str(p) for p in needs.udp} & ci.resource_set(remaining, ci.PORTS_UDP):
-            return RESOURCE_PORTS_UDP
-        return None
+def check_strategy(strategy: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ``StrategyError`` for a strategy item ECS rejects."""
+    for item in strategy:
+        kind = item.get("type")
+        field = item.get("field")
+        if kind == "binpack":
+            if str(field or "").lower() not in BINPACK_FIELDS:
+                raise StrategyError(
+                    f"Invalid field '{field}' for the binpack placement strategy: use cpu or memory."
+                )
+        elif kind == "spread":
+            text = str(field or "")
+            if text.lower() not in INSTANCE_FIELDS and not (
+                text.startswith("attribute:") and len(text) > len("attribute:")
+            ):
+                raise StrategyError(
+                    f"Invalid field '{field}' for the spread placement strategy: use instanceId, host "
+                    "or attribute:NAME."
+                )
+        elif kind != "random":
+            raise StrategyError(f"Invalid placement strategy type '{kind}'.")
 
 
 @dataclass(frozen=True, slots=True)
 class PlacementRequest:
+    """One task shape to place, and where it may go."""
+
     needs: Needs
     group: str
+    """The task group (``family:NAME`` by default, ``service:NAME`` for services): spread counts
+    and ``distinctInstance`` look at the tasks of this group."""
     constraints: Sequence[Mapping[str, Any]] = ()
-    """RunTask's and the task definition's ``placementConstraints``."""
+    """The task definition's and the call's ``placementConstraints``."""
     strategy: Sequence[Mapping[str, Any]] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    chosen: Candidate | None
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    """``(container instance ARN, reason)`` for each instance that could not take the task."""
-
-
-class Placer(Protocol):
-    def choose(self, request: PlacementRequest, candidates: Sequence[Candidate]) -> Decision:
-        """Pick one candidate for the request, or explain why none fits. Pure."""
-        ...
+    """``placementStrategy`` in ECS's order; empty means the RunTask default (random)."""
+    launch_type: str = "EC2"
+    requires_attributes: Sequence[Mapping[str, Any]] = ()
+    """The task definition's ``requiresAttributes`` (``name``, optional ``value``)."""
+    family: str = ""

@@ -384,8 +384,14 @@ def test_list_tasks_filters_and_pagination(server: ServerProcess, ecs: Any) -> N
     b = register_instance(ecs, cluster)
     td1 = register_td(ecs)
     td2 = register_td(ecs)
-    t1 = ecs.run_task(cluster=cluster, taskDefinition=td1["family"], count=4, startedBy="alice")["tasks"]
-    t2 = ecs.run_task(cluster=cluster, taskDefinition=td2["family"], count=2, group="service:web")["tasks"]
+    # binpack (not RunTask's random default) so the tasks land where the filters below expect
+    pack = [{"type": "binpack", "field": "cpu"}]
+    t1 = ecs.run_task(
+        cluster=cluster, taskDefinition=td1["family"], count=4, startedBy="alice", placementStrategy=pack
+    )["tasks"]
+    t2 = ecs.run_task(
+        cluster=cluster, taskDefinition=td2["family"], count=2, group="service:web", placementStrategy=pack
+    )["tasks"]
     assert {t["containerInstanceArn"] for t in t1} == {a["containerInstanceArn"]}
     assert {t["containerInstanceArn"] for t in t2} == {b["containerInstanceArn"]}
     every = {t["taskArn"] for t in t1 + t2}

@@ -17,13 +17,14 @@ from stowage.model import task_definitions as td_model
 from stowage.model import tasks as model
 from stowage.model.agent_tasks import TaskNetwork, TaskSpec
 from stowage.model.arns import task_arn
-from stowage.model.placement import Candidate, PlacementRequest
+from stowage.model.placement import PlacementRequest, StrategyError, check_strategy
 from stowage.model.tags import check_tags, merge_tags
 from stowage.model.validation import Invalid
 from stowage.resources import ecs_keys
 from stowage.resources.records import Doc
 from stowage.resources.task_definitions import TaskDefinitionStore, public_view
 from stowage.scheduler import query
+from stowage.scheduler.snapshot import Instance
 
 FARGATE_LATER = (
     "launchType FARGATE is not available yet: this stowage control plane runs tasks on registered "
@@ -55,7 +56,15 @@ class TaskRequest:
     needs: model.Needs
 
     def placement(self) -> PlacementRequest:
-        return PlacementRequest(self.needs, self.group, self.constraints, self.strategy)
+        return PlacementRequest(
+            self.needs,
+            self.group,
+            self.constraints,
+            self.strategy,
+            launch_type=self.launch_type,
+            requires_attributes=list(self.task_definition.get("requiresAttributes") or []),
+            family=str(self.task_definition.get("taskDefinitionArn", "")),
+        )
 
 
 async def resolve_task_definition(plane: TaskPlane, ctx: RequestContext, text: str) -> Doc:
@@ -122,6 +131,10 @@ def _strategy(params: dict[str, Any]) -> list[Doc]:
     for s in given:
         if s.get("type") not in STRATEGY_TYPES:
             raise errors.invalid_parameter(f"Invalid placement strategy type '{s.get('type')}'.")
+    try:
+        check_strategy(given)
+    except StrategyError as exc:
+        raise errors.invalid_parameter(str(exc)) from None
     return [dict(s) for s in given]
 
 
@@ -199,7 +212,7 @@ def new_task(ctx: RequestContext, req: TaskRequest) -> tuple[str, model.NewTask]
     return ecs_keys.task(ctx.account_id, ctx.region, req.cluster, tid), new
 
 
-def build_for(new: model.NewTask, candidate: Candidate) -> Doc:
+def build_for(new: model.NewTask, candidate: Instance) -> Doc:
     """The task record of ``new`` placed on ``candidate``, with the agent's TaskSpec inside."""
     td = new.task_definition
     vpc = (new.network_configuration or {}).get("awsvpcConfiguration") or {}
@@ -226,7 +239,7 @@ def build_for(new: model.NewTask, candidate: Candidate) -> Doc:
         tags=list(new.tags),
         enable_execute_command=new.enable_execute_command,
     )
-    zone = candidate.attributes().get("ecs.availability-zone")
+    zone = candidate.attributes.get("ecs.availability-zone")
     return model.build_task(
         new,
         instance_id=candidate.instance_id,

@@ -1,12 +1,15 @@
 """ECS task operations that create or stop tasks: RunTask, StartTask, StopTask.
 
-RunTask asks the placer for each of its ``count`` tasks in turn; StartTask names the instances.
-Each placement is one store transaction (``TaskRecords.place``), so concurrent calls never
-over-commit an instance. Only the EC2 launch type is served in this release; FARGATE (and a
+RunTask plans all of its ``count`` tasks at once with the scheduler (snapshot -> plan) and
+commits the plan with one compare-and-swap per instance (``controllers.placement``), so
+concurrent calls never over-commit an instance; StartTask names the instances and uses no
+strategy. Only the EC2 launch type is served in this release; FARGATE (and a
 capacity provider strategy) answer an honest InvalidParameterException saying so.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.service import Params, Result
@@ -18,10 +21,11 @@ from stowage.controllers.task_plane import TaskPlane
 from stowage.model import container_instances as ci
 from stowage.model import tasks as model
 from stowage.model.arns import container_instance_arn
-from stowage.model.placement import Candidate
+from stowage.model.placement import PlacementRequest
 from stowage.resources import ecs_keys
 from stowage.resources.records import Doc, Record
 from stowage.resources.tasks import TaskRecords
+from stowage.scheduler.snapshot import Instance, Snapshot
 
 TASK_NOT_FOUND = "The referenced task was not found."
 NO_INSTANCES = "No Container Instances were found in your cluster."
@@ -54,41 +58,31 @@ def _failures(pairs: list[tuple[str, str]]) -> list[Doc]:
     return [{"arn": arn, "reason": reason} for arn, reason in seen]
 
 
-async def _place_all(
+async def _place(
     plane: TaskPlane,
     ctx: RequestContext,
     *,
     cluster: Record,
     req: TaskRequest,
-    candidates: list[Candidate],
+    snapshot: Snapshot,
     count: int,
+    request: PlacementRequest | None = None,
 ) -> tuple[list[Doc], list[tuple[str, str]]]:
-    placed: list[Record] = []
-    failures: list[tuple[str, str]] = []
-    for _ in range(count):
+    """Plan ``count`` copies on ``snapshot`` and commit them (see ``controllers.placement``)."""
+
+    def build(inst: Instance) -> tuple[str, Doc]:
         key, new = new_task(ctx, req)
+        return key, build_for(new, inst)
 
-        def build(c: Candidate, key: str = key, new: model.NewTask = new) -> tuple[str, Doc]:
-            return key, build_for(new, c)
-
-        try:
-            result, why, cluster = await plane.placement.place(
-                account=ctx.account_id,
-                region=ctx.region,
-                cluster=cluster,
-                candidates=candidates,
-                request=req.placement(),
-                build=build,
-            )
-        except ClusterChanged:
-            raise errors.cluster_not_found() from None
-        if result is None:
-            failures.extend(why)
-            break  # nothing changed: the rest of the batch cannot fit either
-        placed.append(result.task)
-    if placed:
-        await plane.written(max(t.mod_revision for t in placed))
-    return [model.render(t.doc) for t in placed], failures
+    try:
+        outcome = await plane.placement.place(
+            cluster=cluster, snapshot=snapshot, request=request or req.placement(), count=count, build=build
+        )
+    except ClusterChanged:
+        raise errors.cluster_not_found() from None
+    if outcome.tasks:
+        await plane.written(max(t.mod_revision for t in outcome.tasks))
+    return [model.render(t.doc) for t in outcome.tasks], outcome.failures
 
 
 async def run_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
@@ -98,12 +92,10 @@ async def run_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Res
     launch = _launch_type(params)
     cluster = await cluster_record(plane, ctx, params.get("cluster"))
     req = await check_request(plane, ctx, params, cluster.doc, launch_type=launch)
-    candidates = await plane.placement.candidates(ctx.account_id, ctx.region, req.cluster)
-    if not any(c.doc.get("status") != ci.INACTIVE for c in candidates):
+    snapshot = await plane.placement.snapshot(ctx.account_id, ctx.region, req.cluster)
+    if not any(i.status != ci.INACTIVE for i in snapshot.instances):
         raise errors.invalid_parameter(NO_INSTANCES)
-    tasks, failures = await _place_all(
-        plane, ctx, cluster=cluster, req=req, candidates=candidates, count=count
-    )
+    tasks, failures = await _place(plane, ctx, cluster=cluster, req=req, snapshot=snapshot, count=count)
     return {"tasks": tasks, "failures": _failures(failures)}
 
 
@@ -113,6 +105,8 @@ async def start_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> R
         raise errors.invalid_parameter(f"containerInstances must have 1 to {model.MAX_COUNT} items.")
     cluster = await cluster_record(plane, ctx, params.get("cluster"))
     req = await check_request(plane, ctx, params, cluster.doc, launch_type="EC2")
+    # The caller chose the instance: no strategy, only the feasibility checks.
+    request = replace(req.placement(), strategy=())
     tasks: list[Doc] = []
     failures: list[tuple[str, str]] = []
     for ref in refs:
@@ -122,19 +116,21 @@ async def start_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> R
             if ref.startswith("arn:")
             else container_instance_arn(ctx.region, ctx.account_id, req.cluster, ref)
         )
-        candidates = (
-            []
+        snapshot = (
+            Snapshot(())
             if iid is None
-            else await plane.placement.candidates(ctx.account_id, ctx.region, req.cluster, [iid])
+            else await plane.placement.snapshot(ctx.account_id, ctx.region, req.cluster, [iid])
         )
-        live = [c for c in candidates if c.doc.get("status") != ci.INACTIVE]
+        live = [i for i in snapshot.instances if i.status != ci.INACTIVE]
         if not live:
             failures.append((arn, "MISSING"))
             continue
-        if not live[0].active:
-            failures.append((live[0].arn, str(live[0].doc.get("status"))))
+        if live[0].status != ci.ACTIVE:
+            failures.append((live[0].arn, live[0].status))
             continue
-        placed, why = await _place_all(plane, ctx, cluster=cluster, req=req, candidates=live, count=1)
+        placed, why = await _place(
+            plane, ctx, cluster=cluster, req=req, snapshot=snapshot, count=1, request=request
+        )
         cluster = await cluster_record(plane, ctx, params.get("cluster"))
         tasks.extend(placed)
         failures.extend(why)
