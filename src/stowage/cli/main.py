@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="run everything on this machine: control plane (and local agent)")
     _add_server_options(p)
 
+    from stowage.cli.agent import add_agent_parser
+
+    add_agent_parser(sub)
+
     p = sub.add_parser("env", help="print export lines that point aws/boto3 at a stowage server")
     p.add_argument(
         "--data-dir",
@@ -77,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         return run_server(args, banner=args.command == "up")
+    if args.command == "agent":
+        from stowage.cli.agent import run_agent
+
+        return run_agent(args)
     if args.command == "env":
         from stowage.cli.env import print_env
 

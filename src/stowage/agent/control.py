@@ -1,0 +1,84 @@
+"""The agent's view of the control plane: the handful of calls it makes, behind one Protocol.
+
+`HttpControlPlane` is the real one (``stowage.client`` over HTTP: ECS RegisterContainerInstance,
+the ``StowageAgent_20261126`` channel, CloudWatch Logs). Unit tests of the agent's logic may use
+an in-memory implementation; end-to-end tests use this one against a real server.
+
+Errors surface as the client's: `ApiError` (an answer; ``is_transient`` for 5xx) and
+`EndpointUnavailableError` (no answer). Callers decide what to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from stowage.client import ControlPlaneClients
+
+JSON = dict[str, Any]
+# The long-poll must outlive waitSeconds; this is the extra allowance for the answer.
+_POLL_SLACK_S = 15.0
+
+
+class ControlPlane(Protocol):
+    async def register(self, request: JSON) -> JSON:
+        """RegisterContainerInstance; returns the ``containerInstance``."""
+        ...
+
+    async def poll(self, cluster: str, instance: str, known_revision: int | None, wait_s: int) -> JSON:
+        """PollAssignments: ``{revision, tasks, instanceStatus, heartbeatIntervalSeconds}``."""
+        ...
+
+    async def submit_task_state(self, report: JSON) -> None: ...
+
+    async def report_stats(self, cluster: str, instance: str, samples: Sequence[JSON]) -> None: ...
+
+    async def create_log_group(self, group: str) -> None: ...
+
+    async def create_log_stream(self, group: str, stream: str) -> None: ...
+
+    async def put_log_events(self, group: str, stream: str, events: Sequence[JSON]) -> None: ...
+
+
+class HttpControlPlane:
+    """`ControlPlane` over HTTP. Each call retries only a few times: the agent's own loops
+    (backoff while the control plane is away) own the longer story."""
+
+    def __init__(self, clients: ControlPlaneClients) -> None:
+        self.clients = clients
+
+    async def register(self, request: JSON) -> JSON:
+        answer = await self.clients.ecs.call("RegisterContainerInstance", request)
+        instance = answer.get("containerInstance")
+        return instance if isinstance(instance, dict) else {}
+
+    async def poll(self, cluster: str, instance: str, known_revision: int | None, wait_s: int) -> JSON:
+        params: JSON = {"cluster": cluster, "containerInstance": instance, "waitSeconds": wait_s}
+        if known_revision is not None:
+            params["knownRevision"] = known_revision
+        return await self.clients.agent.call(
+            "PollAssignments", params, timeout_s=wait_s + _POLL_SLACK_S, max_attempts=1
+        )
+
+    async def submit_task_state(self, report: JSON) -> None:
+        await self.clients.agent.call("SubmitTaskState", report, max_attempts=2)
+
+    async def report_stats(self, cluster: str, instance: str, samples: Sequence[JSON]) -> None:
+        await self.clients.agent.call(
+            "ReportStats",
+            {"cluster": cluster, "containerInstance": instance, "samples": list(samples)},
+            max_attempts=1,
+        )
+
+    async def create_log_group(self, group: str) -> None:
+        await self.clients.logs.call("CreateLogGroup", {"logGroupName": group})
+
+    async def create_log_stream(self, group: str, stream: str) -> None:
+        await self.clients.logs.call("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
+
+    async def put_log_events(self, group: str, stream: str, events: Sequence[JSON]) -> None:
+        await self.clients.logs.call(
+            "PutLogEvents",
+            {"logGroupName": group, "logStreamName": stream, "logEvents": list(events)},
+            max_attempts=2,
+        )

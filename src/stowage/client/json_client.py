@@ -1,0 +1,136 @@
+"""`AwsJsonClient`: one AWS JSON 1.0/1.1 service over aiohttp, signed with botocore's SigV4.
+
+A call is one POST to the endpoint's root with ``X-Amz-Target: <prefix>.<Operation>`` and an
+orjson body, signed by ``botocore.auth.SigV4Auth`` (the signer every AWS SDK for Python uses,
+so the control plane verifies exactly what boto3 would send). Answers decode with orjson; an
+error answer becomes `ApiError` with the ``__type`` code (the part after ``#`` when the service
+sends ``namespace#Code``, as botocore strips it).
+
+Retries: only for no answer (connection refused/reset, timeout) and for 5xx answers, with
+exponential backoff and full jitter (the AWS SDKs' "standard" mode formula); a 4xx is the
+request's fault and is raised at once. Connections are pooled by the shared
+``aiohttp.ClientSession`` (see `stowage.client.session`). The sleep between attempts is
+injected so tests of callers need not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from stowage.client.errors import ApiError, EndpointUnavailableError
+from stowage.client.services import ServiceInfo
+
+JSON = dict[str, Any]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay_s: float = 0.1
+    max_delay_s: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Full-jitter backoff before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        cap = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        return (rng or random).uniform(0, cap)
+
+
+def _error_code(raw: object) -> str:
+    code = str(raw or "")
+    return code.rpartition("#")[2] or "UnknownError"
+
+
+class AwsJsonClient:
+    """Calls one service's operations. Cheap to create; the session does the pooling."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        endpoint: str,
+        service: ServiceInfo,
+        credentials: Credentials,
+        region: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._url = endpoint.rstrip("/") + "/"
+        self.service = service
+        self._signer = SigV4Auth(credentials, service.signing_name, region)
+        self.retry = retry or RetryPolicy()
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+
+    def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
+        request = AWSRequest(
+            method="POST",
+            url=self._url,
+            data=body,
+            headers={
+                "Content-Type": self.service.content_type,
+                "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
+            },
+        )
+        self._signer.add_auth(request)
+        return dict(request.headers.items())
+
+    async def call(
+        self,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
+        max_attempts: int | None = None,
+    ) -> JSON:
+        """Call ``operation`` with ``params``; return the decoded answer (``{}`` when empty)."""
+        body = orjson.dumps(dict(params or {}))
+        attempts = max_attempts or self.retry.max_attempts
+        limit = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                # Signed per attempt: the signature covers X-Amz-Date.
+                return await self._once(operation, body, limit)
+            except ApiError as exc:
+                if exc.status < 500 or attempt >= attempts:
+                    raise
+            except EndpointUnavailableError:
+                if attempt >= attempts:
+                    raise
+            await self._sleep(self.retry.delay(attempt))
+
+    async def _once(self, operation: str, body: bytes, limit: aiohttp.ClientTimeout) -> JSON:
+        headers = self._signed_headers(operation, body)
+        try:
+            async with self._session.post(self._url, data=body, headers=headers, timeout=limit) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            raise EndpointUnavailableError(f"{operation}: {self._url}: {exc or type(exc).__name__}") from exc
+        try:
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            data = {"message": raw[:200].decode("utf-8", "replace")}
+        if not isinstance(data, dict):
+            data = {}
+        if status >= 300:
+            code = _error_code(data.get("__type") or data.get("code"))
+            if code == "UnknownError" and status >= 500:
+                code = "ServerException"
+            message = str(data.get("message") or data.get("Message") or "")
+            raise ApiError(code, message, status, operation)
+        return data
