@@ -5,9 +5,10 @@ PY := .venv/bin/python
 # busybox-static to build test images without a registry, wrk for benchmarks.
 TEST_DEBS := etcd-server docker.io busybox-static wrk
 
-.PHONY: up test setup setup-test lint typecheck unit test-slow bench-api bench-store clean
+.PHONY: up test setup setup-test lint test-slow bench-api bench-store bench-scheduler bench-task-start clean
 
 up: setup
+	scripts/ensure-docker.sh
 	.venv/bin/stowage up
 
 setup:
@@ -35,6 +36,12 @@ bench-api: setup-test
 
 bench-store: setup-test
 	$(PY) bench/store.py
+
+bench-scheduler: setup-test
+	$(PY) bench/scheduler.py
+
+bench-task-start: setup-test
+	$(PY) bench/task_start.py
 
 clean:
 	rm -rf .venv .stowage .mypy_cache .pytest_cache .ruff_cache

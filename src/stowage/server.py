@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from stowage.api.agent.service import agent_service
 from stowage.api.aws.app import AwsApi
 from stowage.api.aws.context import RequestContext
@@ -233,10 +235,8 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def serve(config: ServerConfig) -> None:
-    """Run the control plane until SIGINT/SIGTERM."""
-    import uvicorn
-
+def uvicorn_server(config: ServerConfig) -> uvicorn.Server:
+    """The control plane under uvicorn (httptools, uvloop), not yet running."""
     app = ControlPlane(config)
     uv = uvicorn.Config(
         app,
@@ -250,6 +250,13 @@ def serve(config: ServerConfig) -> None:
         server_header=False,
         date_header=False,
         timeout_keep_alive=75,
+        # long-polling agents would otherwise hold a shutdown for their whole wait
+        timeout_graceful_shutdown=3,
         backlog=4096,
     )
-    uvicorn.Server(uv).run()
+    return uvicorn.Server(uv)
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the control plane until SIGINT/SIGTERM."""
+    uvicorn_server(config).run()

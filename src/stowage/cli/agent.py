@@ -37,6 +37,17 @@ def _attributes(text: str) -> dict[str, str]:
 
 def add_agent_parser(sub: Any) -> None:
     p = sub.add_parser("agent", help="run the host agent: register this machine and run its tasks")
+    _add_agent_options(p)
+
+
+def agent_parser() -> argparse.ArgumentParser:
+    """The agent's options on their own (``stowage up`` builds its local agent's from them)."""
+    p = argparse.ArgumentParser(prog="stowage agent")
+    _add_agent_options(p)
+    return p
+
+
+def _add_agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--endpoint", default=os.environ.get("STOWAGE_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     )
@@ -79,7 +90,9 @@ def run_agent(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: argparse.Namespace, *, handle_signals: bool = True) -> int:
+    """Run the agent until it stops, SIGTERM/SIGINT arrive (``handle_signals``) or the task
+    running this is cancelled (``stowage up`` stops its local agent that way)."""
     from stowage.agent.agent import Agent, AgentStopped
     from stowage.agent.control import HttpControlPlane
     from stowage.client import ApiError, ControlPlaneClients, credentials_from_env, region_from_env
@@ -126,9 +139,10 @@ async def _main(args: argparse.Namespace) -> int:
     clients = ControlPlaneClients(args.endpoint, credentials, region)
     agent = Agent(config, runtime, HttpControlPlane(clients))
     main = asyncio.create_task(agent.run())
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, main.cancel)
     code = 0
     try:
         await main

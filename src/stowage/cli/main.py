@@ -55,12 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("server", help="run the control plane")
     _add_server_options(p)
 
-    p = sub.add_parser("up", help="run everything on this machine: control plane (and local agent)")
+    p = sub.add_parser("up", help="run everything on this machine: control plane and a local agent")
     _add_server_options(p)
+    p.add_argument(
+        "--docker-host", default=_env("DOCKER_HOST"), help="the local agent's engine (default: DOCKER_HOST)"
+    )
 
     from stowage.cli.agent import add_agent_parser
 
     add_agent_parser(sub)
+
+    from stowage.cli.simulate import add_simulate_parser
+
+    add_simulate_parser(sub)
 
     p = sub.add_parser("env", help="print export lines that point aws/boto3 at a stowage server")
     p.add_argument(
@@ -75,16 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("server", "up"):
-        from stowage.cli.serve import run_server
-
         logging.basicConfig(
             level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        return run_server(args, banner=args.command == "up")
+        if args.command == "up":
+            from stowage.cli.up import run_up
+
+            return run_up(args)
+        from stowage.cli.serve import run_server
+
+        return run_server(args)
     if args.command == "agent":
         from stowage.cli.agent import run_agent
 
         return run_agent(args)
+    if args.command == "simulate":
+        from stowage.cli.simulate import run_simulate
+
+        return run_simulate(args)
     if args.command == "env":
         from stowage.cli.env import print_env
 

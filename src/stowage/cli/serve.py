@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import sys
 
 from rich.console import Console
 from rich.panel import Panel
@@ -25,25 +28,29 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def run_server(args: argparse.Namespace, *, banner: bool) -> int:
-    config = config_from_args(args)
-    config.default_cluster = banner  # `stowage up` starts with the default cluster
-    if banner:
-        _print_banner(config)
-    serve(config)
+def run_server(args: argparse.Namespace) -> int:
+    serve(config_from_args(args))
     return 0
 
 
-def _print_banner(config: ServerConfig) -> None:
+def _own_command() -> str:
+    """How the user can call this same stowage again (a venv's script is not always on PATH)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return shlex.quote(os.path.abspath(argv0)) if os.path.basename(argv0) == "stowage" else "stowage"
+
+
+def print_banner(config: ServerConfig) -> None:
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     endpoint = f"http://{host}:{config.port}"
+    td = '\'[{"name":"hello","image":"busybox","command":["echo","hello"],"memory":64}]\''
     text = (
-        f"[bold]stowage[/bold] control plane on [cyan]{endpoint}[/cyan]  "
-        f"(state: {config.store}, data dir: {config.data_dir})\n\n"
+        f"[bold]stowage[/bold] on [cyan]{endpoint}[/cyan]  "
+        f"(state: {config.store}, data dir: {config.data_dir}; cluster [bold]default[/bold])\n\n"
         "In another shell:\n"
-        f'  [green]eval "$(stowage env --data-dir {config.data_dir})"[/green]\n'
-        "  [green]aws ecs create-cluster --cluster-name demo[/green]\n"
-        "  [green]aws ecs list-clusters[/green]\n\n"
+        f'  [green]eval "$({_own_command()} env --data-dir {shlex.quote(str(config.data_dir))})"[/green]\n'
+        f"  [green]aws ecs register-task-definition --family hello --container-definitions {td}[/green]\n"
+        "  [green]aws ecs run-task --task-definition hello[/green]\n"
+        "  [green]aws ecs list-tasks[/green]\n\n"
         "boto3 reads the same variables: [green]boto3.client('ecs')[/green] needs no other argument."
     )
     Console(stderr=True).print(Panel(text, title="stowage up", expand=False))
