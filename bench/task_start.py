@@ -36,7 +36,7 @@ from tests.support.images import TEST_IMAGE, TEST_LABEL, ensure_test_image  # no
 from stowage.runtime.docker import DockerRuntime  # noqa: E402
 
 LABELS = {TEST_LABEL: "1", f"{TEST_LABEL}.bench": "task_start"}
-COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
 
 def bare_starts(n: int) -> list[float]:
@@ -63,7 +63,7 @@ def stowage_starts(stack: Stack, n: int) -> tuple[list[float], list[float]]:
         t0 = time.perf_counter()
         arn = stack.run_task(td)
         while stack.describe(arn)["lastStatus"] != "RUNNING":
-            time.sleep(0.002)
+            time.sleep(0.005)
         started = time.perf_counter() - t0
         t1 = time.perf_counter()
         stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="bench")
