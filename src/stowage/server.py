@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -169,6 +170,11 @@ class ControlPlane:
         self._background.append(asyncio.create_task(compactor.run()))
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
+    def begin_shutdown(self) -> None:
+        """A shutdown is starting: end the agents' long-polls now rather than at their timeout."""
+        if self.tasks is not None:
+            self.tasks.index.release_waiters()
+
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
@@ -235,6 +241,19 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, telling the control plane when a shutdown begins: uvicorn drains requests
+    before the ASGI lifespan shutdown runs, and long-polls must end first."""
+
+    def __init__(self, config: uvicorn.Config, app: ControlPlane) -> None:
+        super().__init__(config)
+        self.control_plane = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.control_plane.begin_shutdown()
+        super().handle_exit(sig, frame)
+
+
 def uvicorn_server(config: ServerConfig) -> uvicorn.Server:
     """The control plane under uvicorn (httptools, uvloop), not yet running."""
     app = ControlPlane(config)
@@ -254,7 +273,7 @@ def uvicorn_server(config: ServerConfig) -> uvicorn.Server:
         timeout_graceful_shutdown=3,
         backlog=4096,
     )
-    return uvicorn.Server(uv)
+    return _Server(uv, app)
 
 
 def serve(config: ServerConfig) -> None:

@@ -44,7 +44,7 @@ async def _up(config: ServerConfig, args: argparse.Namespace) -> int:
             return 1  # start-up failed; uvicorn logged why
         await asyncio.sleep(0.05)
     agent = asyncio.create_task(_local_agent(config, args))
-    await serving  # returns on SIGINT/SIGTERM (uvicorn's handlers)
+    await serving  # returns on SIGINT/SIGTERM (uvicorn's handlers end the long-polls first)
     agent.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await agent

@@ -64,6 +64,7 @@ class Slot:
 
 class EcsIndex:
     def __init__(self) -> None:
+        self._closing = False
         self._tasks: dict[str, Record] = {}
         self._slots: dict[str, Slot] = {}
         self._cluster_instances: dict[ClusterRef, set[str]] = {}
@@ -196,13 +197,21 @@ class EcsIndex:
     def tasks(self) -> list[Record]:
         return list(self._tasks.values())
 
+    def release_waiters(self) -> None:
+        """Answer every pending and future long-poll at once: the server is shutting down and
+        should not hold its agents (or its own exit) for a whole poll."""
+        self._closing = True
+        for slot in self._slots.values():
+            slot.changed.set()
+
     def instances(self) -> list[Record]:
         return [s.instance for s in self._slots.values() if s.instance is not None]
 
     async def wait_change(self, instance_key: str, known: int, within: float) -> Slot:
-        """The instance's slot once its revision passes ``known``, or after ``within`` seconds."""
+        """The instance's slot once its revision passes ``known``, or after ``within`` seconds
+        (at once while the control plane is shutting down)."""
         slot = self._slot(instance_key)
-        if slot.revision > known or within <= 0:
+        if slot.revision > known or within <= 0 or self._closing:
             return slot
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(slot.changed.wait(), within)
