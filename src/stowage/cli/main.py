@@ -65,10 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agent_parser(sub)
 
-    from stowage.cli.simulate import add_simulate_parser
-
-    add_simulate_parser(sub)
-
     p = sub.add_parser("env", help="print export lines that point aws/boto3 at a stowage server")
     p.add_argument(
         "--data-dir",
@@ -96,10 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stowage.cli.agent import run_agent
 
         return run_agent(args)
-    if args.command == "simulate":
-        from stowage.cli.simulate import run_simulate
-
-        return run_simulate(args)
     if args.command == "env":
         from stowage.cli.env import print_env
 
