@@ -25,7 +25,11 @@ from stowage.api.aws.app import AwsApi
 from stowage.api.aws.context import RequestContext
 from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
+from stowage.api.ecs.service_launch import ServiceLauncher
+from stowage.api.k8s.serving import DEFAULT_K8S_PORT, K8sListener, K8sListenerConfig
 from stowage.api.logs.service import logs_service
+from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
+from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
@@ -66,6 +70,11 @@ class ServerConfig:
     """Seconds a STOPPED task stays describable."""
     default_cluster: bool = False
     """Create the ``default`` cluster at start-up (``stowage up``)."""
+    k8s_port: int = DEFAULT_K8S_PORT
+    """The Kubernetes API's HTTPS port (on ``host``); 0 disables it."""
+    service_listener_host: str = "127.0.0.1"
+    """Where load-balanced services get their stable listener (``controllers/service_lb``)."""
+    service_listener_ports: tuple[int, int] = (20000, 20999)
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -131,8 +140,11 @@ class ControlPlane:
         self.store: Store | None = None
         self.logstore: LogStore | None = None
         self.tasks: TaskPlane | None = None
+        self.services: ServiceController | None = None
+        self.listeners: ServiceListeners | None = None
         self._api: AwsApi | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.k8s: K8sListener | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -159,6 +171,12 @@ class ControlPlane:
             TaskPlaneConfig(agent_timeout=cfg.agent_timeout, stopped_retention=cfg.stopped_task_retention),
         )
         await self.tasks.start()
+        self.services = ServiceController(records, self.tasks.index, ServiceLauncher(self.tasks))
+        await self.services.start()
+        first, last = cfg.service_listener_ports
+        listen = ListenerConfig(cfg.service_listener_host, first, last)
+        self.listeners = ServiceListeners(self.services, listen)
+        await self.listeners.start()
         if cfg.default_cluster:
             await _create_default_cluster(records, admin, cfg.region)
         self._api = AwsApi(
@@ -168,19 +186,31 @@ class ControlPlane:
         self._background.append(asyncio.create_task(RetentionEnforcer(self.logstore).run()))
         compactor = Compactor(self.store, keep_revisions=cfg.history_retention_revisions)
         self._background.append(asyncio.create_task(compactor.run()))
+        if cfg.k8s_port:
+            # the Kubernetes API: its own HTTPS listener (second uvicorn server, same loop)
+            self.k8s = K8sListener(K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port), self.store)
+            await self.k8s.start()
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
     def begin_shutdown(self) -> None:
         """A shutdown is starting: end the agents' long-polls now rather than at their timeout."""
         if self.tasks is not None:
             self.tasks.index.release_waiters()
+        if self.k8s is not None:
+            self.k8s.begin_shutdown()
 
     async def stop(self) -> None:
+        if self.k8s is not None:
+            await self.k8s.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.listeners is not None:
+            await self.listeners.stop()
+        if self.services is not None:
+            await self.services.stop()
         if self.tasks is not None:
             await self.tasks.stop()
         if self.logstore is not None:

@@ -93,7 +93,14 @@ def test_essential_container_exit_stops_its_sibling(stack: Stack) -> None:
     stack.start_agent()
     td = stack.register(
         "essential",
-        busybox("main", "sh", "-c", "sleep 1; exit 3"),
+        # main starts only once the sidecar runs, so the sidecar is there to be stopped
+        busybox(
+            "main",
+            "sh",
+            "-c",
+            "sleep 1; exit 3",
+            dependsOn=[{"containerName": "sidecar", "condition": "START"}],
+        ),
         busybox("sidecar", "sleep", "1000", essential=False, stopTimeout=1),
     )
     arn = stack.run_task(td)

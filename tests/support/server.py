@@ -71,7 +71,10 @@ class ServerProcess:
             sys.executable, "-m", "stowage.cli.main", "server",
             "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
             "--access-key-id", ACCESS_KEY_ID, "--secret-access-key", SECRET_ACCESS_KEY,
-            "--account-id", ACCOUNT_ID, *self.extra_args,
+            "--account-id", ACCOUNT_ID,
+            # the Kubernetes listener only where a test asks for one (its default port is fixed)
+            *([] if "--k8s-port" in self.extra_args else ["--k8s-port", "0"]),
+            *self.extra_args,
         ]  # fmt: skip
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from stowage.agent import labels as lbl
 from stowage.agent.awslogs import LogRouter
@@ -65,6 +65,7 @@ from stowage.runtime.base import (
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TASK_FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
@@ -216,9 +217,7 @@ class TaskRunner:
         targets = [r for r in self.runs.values() if r.container_id and r.status != STOPPED]
         if not targets:
             return
-        results = await asyncio.gather(
-            *(self.ctx.runtime.inspect(r.container_id or "") for r in targets), return_exceptions=True
-        )
+        results = await _gather([self.ctx.runtime.inspect(r.container_id or "") for r in targets])
         for run, result in zip(targets, results, strict=True):
             if isinstance(result, ContainerNotFoundError):
                 run.status = STOPPED
@@ -261,9 +260,7 @@ class TaskRunner:
         self._pull_started_at = self._pull_started_at or self.ctx.clock.now()
         self._report()
         images = sorted({r.plan.spec.image for r in todo})
-        results = await asyncio.gather(
-            *(self.ctx.runtime.ensure_image(i) for i in images), return_exceptions=True
-        )
+        results = await _gather([self.ctx.runtime.ensure_image(i) for i in images])
         for image, result in zip(images, results, strict=True):
             if isinstance(result, EngineUnavailableError):
                 raise result
@@ -331,7 +328,9 @@ class TaskRunner:
                     self._container_failed(run, reason, start_failure=False)
             else:
                 ready.append(run)
-        if ready:
+        if len(ready) == 1:
+            await self._start(ready[0])  # the common case: no gather machinery per task
+        elif ready:
             await asyncio.gather(*(self._start(r) for r in ready))
 
     async def _start(self, run: ContainerRun) -> None:
@@ -502,3 +501,15 @@ class TaskRunner:
                 "stoppedReason": error.reason[:1024],
             }
         )
+
+
+async def _gather(aws: list[Coroutine[Any, Any, T]]) -> list[T | BaseException]:
+    """``asyncio.gather(*aws, return_exceptions=True)``, awaiting a lone one directly: most
+    tasks have one container, and thousands of simulated runners made gather's futures and
+    tasks a profile hot spot."""
+    if len(aws) != 1:
+        return await asyncio.gather(*aws, return_exceptions=True)
+    try:
+        return [await aws[0]]
+    except Exception as exc:
+        return [exc]

@@ -42,6 +42,9 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--account-id", default=_env("STOWAGE_ACCOUNT_ID"))
     p.add_argument("--region", default="us-east-1", help="region written by `stowage env`")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--k8s-port", type=int, default=6443, help="the Kubernetes API's HTTPS port (6443; 0 disables)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agent_parser(sub)
 
+    from stowage.cli.simulate import add_simulate_parser
+
+    add_simulate_parser(sub)
+
     p = sub.add_parser("env", help="print export lines that point aws/boto3 at a stowage server")
     p.add_argument(
         "--data-dir",
@@ -72,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR),
         help="the server's data dir (default ./.stowage)",
     )
+    from stowage.cli.kubeconfig import add_kubeconfig_parser
+
+    add_kubeconfig_parser(sub, Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR))
     return parser
 
 
@@ -92,10 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stowage.cli.agent import run_agent
 
         return run_agent(args)
+    if args.command == "simulate":
+        from stowage.cli.simulate import run_simulate
+
+        return run_simulate(args)
     if args.command == "env":
         from stowage.cli.env import print_env
 
         return print_env(args.data_dir)
+    if args.command == "kubeconfig":
+        from stowage.cli.kubeconfig import run_kubeconfig
+
+        return run_kubeconfig(args)
     return 2
 
 

@@ -25,6 +25,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         secret_access_key=args.secret_access_key,
         account_id=args.account_id,
         region=args.region,
+        k8s_port=args.k8s_port,
     )
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stowage.model import tasks as task_model
 from stowage.resources import ecs_keys
@@ -28,6 +29,16 @@ from stowage.resources.records import Doc, Record
 
 ClusterRef = tuple[str, str, str]
 """(account, region, cluster name)"""
+
+
+class IndexListener(Protocol):
+    """Told of every change the index applies (the service controller keys its work on them)."""
+
+    def task_changed(self, key: str, old: Record | None, new: Record | None) -> None: ...
+
+    def instance_changed(self, key: str, rec: Record | None) -> None: ...
+
+    def reset(self) -> None: ...
 
 
 @dataclass
@@ -72,8 +83,17 @@ class EcsIndex:
         self.revision = 0
         """The store revision the index reflects."""
         self._progress = asyncio.Event()
+        # Per cluster, its instances in the order they last changed (record or tasks), each
+        # with a sequence number: placement refreshes only what changed since its last look.
+        self._seq = 0
+        self._epoch = 0
+        self._touched: dict[ClusterRef, OrderedDict[str, int]] = {}
         self.ready = asyncio.Event()
         """Set once the first list is loaded."""
+        self._listeners: list[IndexListener] = []
+
+    def subscribe(self, listener: IndexListener) -> None:
+        self._listeners.append(listener)
 
     # -- feeding -----------------------------------------------------------------------------
     def reset(self, records: Iterable[Record], revision: int) -> None:
@@ -82,6 +102,8 @@ class EcsIndex:
         slots = self._slots
         self._tasks, self._slots = {}, {}
         self._cluster_instances, self._counts = {}, {}
+        self._epoch += 1
+        self._touched = {}
         for key, slot in slots.items():
             fresh = self._slot(key)
             fresh.changed = slot.changed
@@ -90,6 +112,8 @@ class EcsIndex:
         for slot in self._slots.values():
             slot.touch(revision)
         self.advance(revision)
+        for listener in self._listeners:
+            listener.reset()
         self.ready.set()
 
     def apply(self, key: str, rec: Record | None, revision: int) -> None:
@@ -140,6 +164,9 @@ class EcsIndex:
         else:
             members.add(key)
         slot.touch(revision)
+        self._mark(ref, key)
+        for listener in self._listeners:
+            listener.instance_changed(key, rec)
 
     def _apply_task(self, key: str, ref: ClusterRef, rec: Record | None, revision: int) -> None:
         old = self._tasks.get(key)
@@ -156,7 +183,8 @@ class EcsIndex:
             self._tasks[key] = rec
             self._count(counts, rec.doc, +1)
         doc = (rec or old).doc  # type: ignore[union-attr]
-        slot = self._slot(ecs_keys.container_instance(ref[0], ref[1], ref[2], doc["_instance"]))
+        instance_key = ecs_keys.container_instance(ref[0], ref[1], ref[2], doc["_instance"])
+        slot = self._slot(instance_key)
         if old is not None:
             _tally(slot, old.doc, -1)
         if rec is None:
@@ -165,6 +193,15 @@ class EcsIndex:
             slot.tasks[key] = rec
             _tally(slot, rec.doc, +1)
         slot.touch(revision)
+        self._mark(ref, instance_key)
+        for listener in self._listeners:
+            listener.task_changed(key, old, rec)
+
+    def _mark(self, ref: ClusterRef, instance_key: str) -> None:
+        self._seq += 1
+        touched = self._touched.setdefault(ref, OrderedDict())
+        touched[instance_key] = self._seq
+        touched.move_to_end(instance_key)
 
     @staticmethod
     def _count(counts: ClusterCounts, doc: Doc, delta: int) -> None:
@@ -182,6 +219,25 @@ class EcsIndex:
     def instance_keys(self, account: str, region: str, cluster: str) -> list[str]:
         return sorted(self._cluster_instances.get((account, region, cluster), ()))
 
+    def change_mark(self) -> tuple[int, int]:
+        """An opaque position in the stream of instance changes, for `changed_since`."""
+        return self._epoch, self._seq
+
+    def changed_since(self, ref: ClusterRef, mark: tuple[int, int]) -> list[str] | None:
+        """Keys of the cluster's instances whose record or tasks changed after ``mark``
+        (O(changed)); None when the index was re-listed since (everything may have changed)."""
+        epoch, seq = mark
+        if epoch != self._epoch:
+            return None
+        out: list[str] = []
+        touched = self._touched.get(ref)
+        if touched:
+            for key in reversed(touched):
+                if touched[key] <= seq:
+                    break
+                out.append(key)
+        return out
+
     def slot(self, instance_key: str) -> Slot | None:
         return self._slots.get(instance_key)
 
@@ -193,6 +249,14 @@ class EcsIndex:
         """(running, pending) tasks on an instance."""
         slot = self._slots.get(instance_key)
         return (0, 0) if slot is None else (slot.running, slot.pending)
+
+    def record(self, key: str) -> Record | None:
+        """The task or container instance record under ``key``, as last seen."""
+        task = self._tasks.get(key)
+        if task is not None:
+            return task
+        slot = self._slots.get(key)
+        return None if slot is None else slot.instance
 
     def tasks(self) -> list[Record]:
         return list(self._tasks.values())

@@ -16,7 +16,7 @@ Whatever the concurrency, no instance is committed beyond what its record says i
 
 from __future__ import annotations
 
-import copy
+import asyncio
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -73,6 +73,8 @@ class TaskPlacement:
         self.instances = InstanceRecords(records)
         self._seen: dict[str, _Seen] = {}
         self._last: dict[tuple[str, str, str], Snapshot] = {}
+        # cluster -> (index change mark, custom attributes) as of its last snapshot
+        self._marks: dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, list[Doc]]]] = {}
 
     # -- snapshot ----------------------------------------------------------------------------
     async def snapshot(
@@ -84,13 +86,33 @@ class TaskPlacement:
         if only is not None:
             recs = [await self.instances.get(account, region, cluster, i) for i in only]
             return Snapshot(self._instance(r, custom) for r in recs if r is not None)
+        ref = (account, region, cluster)
+        mark = self.index.change_mark()
+        seen = self._marks.get(ref)
+        if seen is not None and seen[1] == custom:
+            keys = self.index.changed_since(ref, seen[0])
+            if keys is not None:
+                # Only the instances whose record or tasks changed since the last snapshot.
+                snap = self._last[ref]
+                changed, removed = [], []
+                for key in keys:
+                    rec = self.index.instance(key)
+                    if rec is None:
+                        removed.append(key)
+                    else:
+                        changed.append(self._instance(rec, custom))
+                if changed or removed:
+                    snap = snap.with_instances(changed, removed)
+                    self._last[ref] = snap
+                self._marks[ref] = (mark, custom)
+                return snap
         found = [
             rec
             for key in self.index.instance_keys(account, region, cluster)
             if (rec := self.index.instance(key))
         ]
         insts = [self._instance(rec, custom) for rec in found]
-        ref = (account, region, cluster)
+        self._marks[ref] = (mark, custom)
         last = self._last.get(ref)
         if last is not None and len(last) == len(insts):
             changed = [i for i in insts if last.get(i.key) is not i]
@@ -160,8 +182,13 @@ class TaskPlacement:
             failures = list(plan.failures)
             lost: list[str] = []
             committed: list[Instance] = []
-            for key in dict.fromkeys(plan.placements):
-                made, after, whole = await self._commit(plan.assignments[key], cluster, build)
+            keys = list(dict.fromkeys(plan.placements))
+            # One transaction per instance, all in flight at once: the store's writer commits
+            # them together (one group commit) instead of one fsync after another.
+            results = await asyncio.gather(
+                *(self._commit(plan.assignments[key], cluster, build) for key in keys)
+            )
+            for key, (made, after, whole) in zip(keys, results, strict=True):
                 placed.extend(made)
                 remaining -= len(made)
                 if after is not None:
@@ -190,11 +217,17 @@ class TaskPlacement:
         while len(made) < a.copies:
             n = min(a.copies - len(made), MAX_TASKS_PER_TXN)
             if doc is None:
-                current = await self.records.get(inst.key)
+                # The index holds the record the plan saw unless it moved on since: then the
+                # compare would fail anyway. Only a lagging index costs a store read.
+                current = self.index.instance(inst.key)
+                if current is None or current.mod_revision < rev:
+                    current = await self.records.get(inst.key)
                 if current is None or current.mod_revision != rev:
                     break
                 doc = current.doc
-            new = copy.deepcopy(doc)
+            # Shallow: only top-level members are replaced (reserve builds a new list), so the
+            # record the index shares is never mutated, and big attribute lists are not copied.
+            new = dict(doc)
             new["remainingResources"] = ci.reserve(
                 new["remainingResources"], each_cpu * n, each_memory * n, a.tcp, a.udp
             )

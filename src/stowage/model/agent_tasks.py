@@ -8,7 +8,7 @@ format has exactly one definition.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -50,7 +50,9 @@ class TaskSpec:
     version: int = SPEC_VERSION
 
     def encode(self) -> str:
-        return orjson.dumps(asdict(self)).decode()
+        # orjson serialises dataclasses itself (same members as asdict), without asdict's deep
+        # copy of the embedded task definition: this runs once per placed task.
+        return orjson.dumps(self).decode()
 
     @classmethod
     def decode(cls, text: str) -> TaskSpec:

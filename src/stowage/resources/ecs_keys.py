@@ -96,3 +96,26 @@ def parse(key: str) -> tuple[str, str, str, str, str] | None:
     if family not in (TASK_FAMILY, CONTAINER_INSTANCE_FAMILY):
         return None
     return parts[2], parts[3], family, parts[5], parts[6]
+
+
+SERVICES_ROOT = "/ecs-services/"
+"""Services live under their own root, outside ``/ecs/``: the task informer's one watch on
+``/ecs/`` never sees service writes, and the service controller watches only this prefix."""
+
+
+def services(account: str, region: str, cluster_name: str | None = None) -> str:
+    base = f"{SERVICES_ROOT}{account}/{region}/"
+    return base if cluster_name is None else f"{base}{cluster_name}/"
+
+
+def service(account: str, region: str, cluster_name: str, name: str) -> str:
+    return f"{services(account, region, cluster_name)}{name}"
+
+
+def parse_service(key: str) -> tuple[str, str, str, str] | None:
+    """``(account, region, cluster, name)`` of a service key, else None."""
+    parts = key.split("/")
+    # "", "ecs-services", account, region, cluster, name
+    if len(parts) != 6 or parts[1] != "ecs-services":
+        return None
+    return parts[2], parts[3], parts[4], parts[5]

@@ -61,11 +61,12 @@ _KEYS: dict[str, Callable[[str, str, str], str | None]] = {
     "task-definition": _task_definition,
     "task": _in_cluster(ecs_keys.task),
     "container-instance": _in_cluster(ecs_keys.container_instance),
+    "service": _in_cluster(ecs_keys.service),
 }
 
 # ECS resource types that carry tags but whose records other code owns; until a key function
 # is registered for them, their ARNs are well-formed but name nothing.
-_PENDING = frozenset({"service", "task-set"})
+_PENDING = frozenset({"task-set"})
 
 
 def taggable(arn: Arn) -> Taggable | None:

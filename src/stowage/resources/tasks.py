@@ -53,11 +53,20 @@ class TaskRecords:
         )
         return result, inst
 
-    async def change(self, key: str, change: Callable[[Doc], Doc | None]) -> Record | None:
+    async def change(
+        self,
+        key: str,
+        change: Callable[[Doc], Doc | None],
+        *,
+        cached: Callable[[str], Record | None] | None = None,
+    ) -> Record | None:
         """Read-modify-write a task (``change`` gets a private copy; None = no change). Returns
-        the task as stored, None if it does not exist. Exceptions from ``change`` pass through."""
+        the task as stored, None if it does not exist. Exceptions from ``change`` pass through.
+        ``cached``: a recent copy of records by key (the controllers' index), tried first for
+        the task and its instance: a stale one only loses the compare and is re-read."""
+        hint = cached
         for _ in range(MAX_CAS_RETRIES):
-            current = await self.records.get(key)
+            current = (hint(key) if hint is not None else None) or await self.records.get(key)
             if current is None:
                 return None
             new = change(copy.deepcopy(current.doc))
@@ -67,7 +76,7 @@ class TaskRecords:
             writes: list[tuple[str, Doc]] = []
             if new.get("lastStatus") == model.STOPPED and not new.get("_released"):
                 new["_released"] = True
-                instance = await self._instance_of(key, new)
+                instance = await self._instance_of(key, new, hint)
                 if instance is not None:
                     compares.append(Compare.mod_revision(instance.key, instance.mod_revision))
                     writes.append((instance.key, _released(instance.doc, new)))
@@ -75,13 +84,17 @@ class TaskRecords:
             result = await self.records.commit(compares, writes)
             if result.succeeded:
                 return Record(key, new, result.revision)
+            hint = None  # lost the compare: read the store from now on
         raise ContentionError(f"too much contention on {key}")
 
-    async def _instance_of(self, task_key: str, doc: Doc) -> Record | None:
+    async def _instance_of(
+        self, task_key: str, doc: Doc, cached: Callable[[str], Record | None] | None = None
+    ) -> Record | None:
         parsed = ecs_keys.parse(task_key)
         assert parsed is not None
         account, region, _family, cluster, _id = parsed
-        return await self.records.get(ecs_keys.container_instance(account, region, cluster, doc["_instance"]))
+        key = ecs_keys.container_instance(account, region, cluster, doc["_instance"])
+        return (cached(key) if cached is not None else None) or await self.records.get(key)
 
     async def delete(self, rec: Record) -> bool:
         """Delete a task if it is still as read (the reaper)."""
@@ -107,7 +120,7 @@ class TaskRecords:
 
 def _released(instance: Doc, task: Doc) -> Doc:
     needs = model.Needs.from_doc(task["_needs"])
-    inst = copy.deepcopy(instance)
+    inst = dict(instance)  # shallow: release builds a new list, nothing shared is mutated
     inst["remainingResources"] = ci.release(
         inst["remainingResources"], needs.cpu, needs.memory, needs.tcp, needs.udp
     )

@@ -72,3 +72,11 @@ def unsupported_feature(message: str) -> AwsError:
 
 def namespace_not_found(message: str) -> AwsError:
     return AwsError("NamespaceNotFoundException", message)
+
+
+def service_not_found() -> AwsError:
+    return AwsError("ServiceNotFoundException", "Service not found.")
+
+
+def service_not_active() -> AwsError:
+    return AwsError("ServiceNotActiveException", "Service was not ACTIVE.")

@@ -20,6 +20,8 @@ from stowage.api.ecs import (
     cluster_counts,
     clusters,
     container_instances,
+    service_history,
+    services,
     tags,
     task_definitions,
     task_state,
@@ -45,6 +47,8 @@ _PLANE_MODULES: tuple[Mapping[str, PlaneHandler], ...] = (
     tasks.HANDLERS,
     task_views.HANDLERS,
     task_state.HANDLERS,
+    services.HANDLERS,
+    service_history.HANDLERS,
 )
 
 

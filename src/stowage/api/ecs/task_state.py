@@ -56,7 +56,7 @@ async def submit_report(
             raise errors.invalid_parameter(str(exc)) from None
 
     rec = await TaskRecords(plane.records).change(
-        ecs_keys.task(ctx.account_id, ctx.region, cluster, tid), change
+        ecs_keys.task(ctx.account_id, ctx.region, cluster, tid), change, cached=plane.index.record
     )
     if rec is None:
         raise errors.client_exception(TASK_NOT_FOUND)

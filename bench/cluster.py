@@ -1,0 +1,193 @@
+"""bench/cluster: the real control plane and 1,000 simulated hosts, 20,000 tasks to RUNNING.
+
+    .venv/bin/python bench/cluster.py [--hosts 1000] [--tasks 20000] [--clients 16]
+
+Starts ``stowage server`` (SQLite store) and ``stowage simulate --hosts N`` as subprocesses,
+registers a small task definition (128 CPU units, 256 MiB), then ``--clients`` concurrent
+clients call RunTask (count 10, the default strategy) until ``--tasks`` copies are placed;
+the cluster's ``runningTasksCount`` (DescribeClusters, a few times a second) tells when they
+all reached RUNNING through the simulated agents.
+
+Printed: the time to register the hosts; tasks/s from the first RunTask to the last task
+RUNNING; RunTask latency p50/p99; failures; and the server's peak RSS (VmHWM from /proc).
+Targets (issue 4): >= 1,000 tasks/s to RUNNING, p99 <= 100 ms, RSS <= 1 GiB. Everything runs
+on this machine: the server, the simulator and the clients share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from botocore.credentials import Credentials  # noqa: E402
+from tests.support.server import (  # noqa: E402
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    ServerProcess,
+    start_server,
+)
+
+from stowage.client import ApiError, ControlPlaneClients  # noqa: E402
+
+CLUSTER = "bench"
+COUNT = 10
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the process's peak resident set size."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_simulator(server: ServerProcess, hosts: int, state_dir: Path) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, "-m", "stowage.cli.main", "simulate",
+        "--endpoint", server.endpoint, "--cluster", CLUSTER, "--hosts", str(hosts),
+        "--state-dir", str(state_dir),
+    ]  # fmt: skip
+    env = {**server.env(), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def wait_registered(sim: subprocess.Popen[str]) -> str:
+    assert sim.stdout is not None
+    for line in sim.stdout:
+        if line.startswith("simulate:") and "registered" in line:
+            return line.strip()
+    raise RuntimeError(f"the simulator exited ({sim.wait()}) before registering its hosts")
+
+
+async def running_count(ecs: Any) -> int:
+    answer = await ecs.call("DescribeClusters", {"clusters": [CLUSTER]})
+    return int(answer["clusters"][0]["runningTasksCount"])
+
+
+async def drive(endpoint: str, tasks: int, clients: int) -> dict[str, Any]:
+    creds = Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    async with ControlPlaneClients(endpoint, creds, REGION, pool_size=clients + 4) as cp:
+        ecs = cp.ecs
+        td = await ecs.call(
+            "RegisterTaskDefinition",
+            {
+                "family": "bench-cluster",
+                "containerDefinitions": [
+                    {"name": "app", "image": "bench/app:1", "cpu": 128, "memory": 256, "essential": True}
+                ],
+            },
+        )
+        td_arn = td["taskDefinition"]["taskDefinitionArn"]
+        calls = tasks // COUNT
+        latencies: list[float] = []
+        failures: list[str] = []
+        placed = 0
+        issued = 0
+
+        async def client() -> None:
+            nonlocal placed, issued
+            while issued < calls:
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    answer = await ecs.call(
+                        "RunTask",
+                        {"cluster": CLUSTER, "taskDefinition": td_arn, "count": COUNT},
+                        max_attempts=1,
+                    )
+                except ApiError as exc:
+                    failures.append(exc.code)
+                    continue
+                finally:
+                    latencies.append(time.perf_counter() - t0)
+                placed += len(answer.get("tasks") or [])
+                failures.extend(str(f.get("reason")) for f in answer.get("failures") or [])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        submitted = time.perf_counter() - start
+        running = await running_count(ecs)
+        deadline = time.perf_counter() + 120
+        while running < placed and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+            running = await running_count(ecs)
+        elapsed = time.perf_counter() - start
+    return {
+        "placed": placed,
+        "running": running,
+        "submitted_s": submitted,
+        "elapsed_s": elapsed,
+        "latencies": sorted(latencies),
+        "failures": failures,
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="stowage-bench-cluster-"))
+    server = start_server(tmp / "server")
+    sim: subprocess.Popen[str] | None = None
+    try:
+        t0 = time.perf_counter()
+        sim = start_simulator(server, args.hosts, tmp / "hosts")
+        summary = wait_registered(sim)
+        print(f"{summary}  [{time.perf_counter() - t0:.1f}s with process start]", flush=True)
+        assert server.proc is not None
+        print(f"pids: server {server.proc.pid}, simulator {sim.pid}", flush=True)
+        rss_before = peak_rss_mib(server.proc.pid)
+        r = asyncio.run(drive(server.endpoint, args.tasks, args.clients))
+        rss = peak_rss_mib(server.proc.pid)
+    finally:
+        if sim is not None:
+            sim.terminate()
+            try:
+                sim.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+        server.stop()
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    lat = r["latencies"]
+    rate = r["running"] / r["elapsed_s"] if r["elapsed_s"] else 0.0
+    print(f"RunTask calls: {len(lat)} x count {COUNT} from {args.clients} clients, placed {r['placed']}")
+    if r["failures"]:
+        counts: dict[str, int] = {}
+        for f in r["failures"]:
+            counts[f] = counts.get(f, 0) + 1
+        print(f"failures: {counts}")
+    print(
+        f"all RunTask answered in {r['submitted_s']:.1f}s; {r['running']} RUNNING after {r['elapsed_s']:.1f}s"
+    )
+    print(f"tasks/s to RUNNING: {rate:,.0f}  (target >= 1,000)")
+    print(
+        f"RunTask latency: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
+        f"mean {statistics.fmean(lat) * 1000 if lat else float('nan'):.1f} ms  (target p99 <= 100 ms)"
+    )
+    print(f"server peak RSS: {rss:.0f} MiB (after registration {rss_before:.0f} MiB; target <= 1024 MiB)")
+    if args.keep:
+        print(f"data kept in {tmp}")
+    return 0 if r["running"] >= r["placed"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

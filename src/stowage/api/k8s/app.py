@@ -1,0 +1,190 @@
+"""The ASGI application of the Kubernetes API: authentication, routing, and errors as Status.
+
+Routes::
+
+    /version /healthz /livez /readyz
+    /api  /api/v1  /apis  /apis/<g>  /apis/<g>/<v>           discovery
+    /openapi/v2  /openapi/v3  /openapi/v3/<gv>               schemas
+    /api/v1/[namespaces/<ns>/]<resource>[/<name>[/<sub>]]    core resources
+    /apis/<g>/<v>/[namespaces/<ns>/]<resource>[/<name>[/<sub>]]
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from stowage.api.k8s import discovery, handlers
+from stowage.api.k8s.context import ApiContext
+from stowage.api.k8s.http import Receive, Request, Scope, Send, send_error, send_json
+from stowage.api.k8s.registry import ResourceType
+from stowage.api.k8s.watch import serve_watch
+from stowage.model.k8s.errors import K8sError
+from stowage.store.base import StoreError
+
+log = logging.getLogger(__name__)
+
+_UNAUTHENTICATED = {"/healthz", "/livez", "/readyz"}
+
+
+class K8sApp:
+    def __init__(self, ctx: ApiContext, token: str) -> None:
+        self.ctx = ctx
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request.from_scope(scope, receive)
+        try:
+            if request.path not in _UNAUTHENTICATED:
+                self._authenticate(request)
+            await self._route(request, send)
+        except K8sError as err:
+            await send_error(send, err)
+        except StoreError as err:
+            log.warning("store error serving %s %s: %s", request.method, request.path, err)
+            await send_error(send, K8sError(503, "ServiceUnavailable", "the state store is unavailable"))
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            await send_error(send, K8sError(500, "InternalError", "an internal error occurred"))
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
+            raise K8sError(401, "Unauthorized", "Unauthorized")
+
+    async def _route(self, request: Request, send: Send) -> None:
+        path = request.path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        accept = request.headers.get("accept", "")
+        ctx = self.ctx
+        if path in ("/healthz", "/livez", "/readyz"):
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+            )
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        if request.method == "GET":
+            if path == "/version":
+                await send_json(send, 200, discovery.version_info())
+                return
+            if path in ("/api", "/apis"):
+                agg = discovery.wants_aggregated(accept)
+                if agg:
+                    body = discovery.aggregated(ctx.registry, path == "/api", agg)
+                    await send_json(
+                        send, 200, body,
+                        content_type=f"application/json;g=apidiscovery.k8s.io;v={agg};as=APIGroupDiscoveryList",
+                    )  # fmt: skip
+                elif path == "/api":
+                    await send_json(send, 200, discovery.core_versions(request.headers.get("host", "")))
+                else:
+                    await send_json(send, 200, discovery.group_list(ctx.registry))
+                return
+            if path == "/api/v1":
+                await send_json(send, 200, discovery.resource_list(ctx.registry, "", "v1"))
+                return
+            if len(parts) == 2 and parts[0] == "apis":
+                group = discovery.group(ctx.registry, parts[1])
+                if group is None:
+                    raise K8sError(404, "NotFound", "the server could not find the requested resource")
+                await send_json(send, 200, group)
+                return
+            if len(parts) == 3 and parts[0] == "apis":
+                if not ctx.registry.in_version(parts[1], parts[2]):
+                    raise K8sError(404, "NotFound", "the server could not find the requested resource")
+                await send_json(send, 200, discovery.resource_list(ctx.registry, parts[1], parts[2]))
+                return
+            if path == "/openapi/v2":
+                if "protobuf" in accept and "json" not in accept:
+                    raise K8sError(406, "NotAcceptable", "only application/json is served")
+                await send_json(send, 200, ctx.openapi.v2)
+                return
+            if path == "/openapi/v3":
+                await send_json(send, 200, ctx.openapi.v3_index)
+                return
+            if parts[:2] == ["openapi", "v3"]:
+                doc = ctx.openapi.v3.get("/".join(parts[2:]))
+                if doc is None:
+                    raise K8sError(404, "NotFound", "the server could not find the requested resource")
+                await send_json(send, 200, doc)
+                return
+        await self._resource(request, parts, send)
+
+    async def _resource(self, request: Request, parts: list[str], send: Send) -> None:
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        namespace: str | None = None
+        reg = self.ctx.registry
+        if len(rest) >= 3 and rest[0] == "namespaces" and reg.lookup(group, version, rest[2]) is not None:
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        rt = reg.lookup(group, version, rest[0])
+        if rt is None or len(rest) > 3:
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        if rt.namespaced is False and namespace is not None:
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else ""
+        if sub and rt.subresource(sub) is None:
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            await request.read_body()
+        reply = await self._dispatch(request, rt, namespace, name, sub=sub, send=send)
+        if reply is not None:
+            await send_json(
+                send, reply.status, reply.body, content_type=reply.content_type, warnings=reply.warnings
+            )
+
+    async def _dispatch(
+        self,
+        request: Request,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        *,
+        sub: str,
+        send: Send,
+    ) -> handlers.Reply | None:
+        ctx = self.ctx
+        method = request.method
+        ns = namespace or ""
+        if rt.namespaced and namespace is None and (name is not None or method not in ("GET",)):
+            if method == "POST" and name is None:
+                raise K8sError(405, "MethodNotAllowed", "a namespace is required to create this resource")
+            if method != "GET":
+                raise handlers.method_not_allowed(method)
+            raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        if name is None:
+            if method == "GET":
+                if request.flag("watch"):
+                    await serve_watch(ctx, rt, namespace if rt.namespaced else None, request, send)
+                    return None
+                return await handlers.list_objects(ctx, rt, namespace if rt.namespaced else None, request)
+            if method == "POST":
+                return await handlers.create(ctx, rt, ns, request)
+            if method == "DELETE" and "deletecollection" in rt.verbs:
+                return await handlers.delete_collection(
+                    ctx, rt, namespace if rt.namespaced else None, request
+                )
+            raise handlers.method_not_allowed(method)
+        if method == "GET":
+            if request.flag("watch"):
+                request.query["fieldSelector"] = f"metadata.name={name}"
+                await serve_watch(ctx, rt, namespace if rt.namespaced else None, request, send)
+                return None
+            return await handlers.get(ctx, rt, ns, name, request)
+        if method == "PUT":
+            return await handlers.update(ctx, rt, ns, name, sub=sub, request=request)
+        if method == "PATCH":
+            return await handlers.patch(ctx, rt, ns, name, sub=sub, request=request)
+        if method == "DELETE" and not sub:
+            return await handlers.delete(ctx, rt, ns, name, request)
+        raise handlers.method_not_allowed(method)

@@ -1,0 +1,23 @@
+"""What every handler needs: the object service, the registry, the schemas, the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from stowage.api.k8s.objects import ObjectService
+from stowage.api.k8s.openapi import OpenApi
+from stowage.api.k8s.registry import Registry
+from stowage.model.k8s.schema import Schemas
+
+
+@dataclass
+class ApiContext:
+    service: ObjectService
+    registry: Registry
+    schemas: Schemas
+    openapi: OpenApi
+    watch_bookmark_interval: float = 5.0
+    default_watch_timeout: float = 1800.0
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set at shutdown: open watches end at once instead of holding the exit."""

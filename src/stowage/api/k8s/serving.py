@@ -1,0 +1,127 @@
+"""The Kubernetes listener: builds the API over a store, and runs it under its own
+``uvicorn.Server`` (HTTPS) in the control plane's event loop, beside the AWS listener.
+
+The socket is bound before the server starts, so a port in use fails start-up with a clear
+error, and port 0 (an ephemeral port, for tests) works: the kubeconfig gets the real port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from stowage.api.k8s.app import K8sApp
+from stowage.api.k8s.builtin import BUILTIN
+from stowage.api.k8s.context import ApiContext
+from stowage.api.k8s.controllers import BuiltinControllers
+from stowage.api.k8s.objects import ObjectService
+from stowage.api.k8s.openapi import OpenApi, load_schemas
+from stowage.api.k8s.pki import ensure_credentials, write_kubeconfig
+from stowage.api.k8s.registry import Registry
+from stowage.resources.k8s_objects import K8sObjects
+from stowage.store.base import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K8S_PORT = 6443
+
+
+@dataclass
+class K8sListenerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_K8S_PORT
+
+
+def build_api(store: Store, token: str) -> tuple[K8sApp, BuiltinControllers]:
+    """The app and its controllers over ``store`` (no listener: tests can mount it anywhere)."""
+    registry = Registry(BUILTIN)
+    schemas = load_schemas()
+    service = ObjectService(K8sObjects(store))
+    ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas))
+    return K8sApp(ctx, token), BuiltinControllers(service, registry)
+
+
+class _Quiet(uvicorn.Server):
+    """A second uvicorn server leaves signals to the first (which stops us on shutdown)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+class K8sListener:
+    def __init__(self, config: K8sListenerConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.port = config.port
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._controllers: BuiltinControllers | None = None
+        self._app: K8sApp | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        creds = ensure_credentials(cfg.data_dir, cfg.host)
+        app, controllers = build_api(self.store, creds.token)
+        self._app = app
+        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((cfg.host, cfg.port))
+        except OSError as e:
+            sock.close()
+            raise RuntimeError(f"cannot listen for the Kubernetes API on {cfg.host}:{cfg.port}: {e}") from e
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.port = int(sock.getsockname()[1])
+        host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+        url_host = f"[{host}]" if ":" in host else host
+        write_kubeconfig(cfg.data_dir, creds, f"https://{url_host}:{self.port}")
+        await controllers.start()
+        self._controllers = controllers
+        uv = uvicorn.Config(
+            app,
+            loop="none",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            timeout_keep_alive=75,
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(creds.server_cert),
+            ssl_keyfile=str(creds.server_key),
+        )
+        self._server = _Quiet(uv)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        for _ in range(1000):  # uvicorn flags readiness with a bool, not an event
+            if self._server.started or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+            raise RuntimeError("the Kubernetes listener stopped at start-up")
+        log.info("Kubernetes API on https://%s:%s (kubeconfig in %s)", host, self.port, cfg.data_dir)
+
+    def begin_shutdown(self) -> None:
+        """End watches now: they would otherwise hold the shutdown for their whole timeout."""
+        if self._app is not None:
+            self._app.ctx.closing.set()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, timeout=5)
+        if self._controllers is not None:
+            await self._controllers.stop()
