@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -26,14 +28,19 @@ from stowage.api.aws.context import RequestContext
 from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.ecs.service_launch import ServiceLauncher
+from stowage.api.k8s.context import PodLogSource
 from stowage.api.k8s.serving import DEFAULT_K8S_PORT, K8sListener, K8sListenerConfig
 from stowage.api.logs.service import logs_service
+from stowage.controllers.k8s.pod_tasks import Backing
+from stowage.controllers.k8s.pods import PodController
 from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
 from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
 from stowage.logstore import LogStore, RetentionEnforcer
+from stowage.logstore.model import Owner
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.resources.credentials import CredentialStore, new_credential
+from stowage.resources.k8s_objects import K8sObjects
 from stowage.resources.records import Records
 from stowage.store.base import Store
 from stowage.store.compactor import Compactor
@@ -75,6 +82,9 @@ class ServerConfig:
     service_listener_host: str = "127.0.0.1"
     """Where load-balanced services get their stable listener (``controllers/service_lb``)."""
     service_listener_ports: tuple[int, int] = (20000, 20999)
+    k8s_cluster: str = "default"
+    """The ECS cluster (of the admin key's account) whose instances are the Kubernetes API's
+    nodes and run its pods."""
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -145,6 +155,7 @@ class ControlPlane:
         self._api: AwsApi | None = None
         self._background: list[asyncio.Task[None]] = []
         self.k8s: K8sListener | None = None
+        self.pods: PodController | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -168,7 +179,12 @@ class ControlPlane:
         self.logstore = await LogStore.open_in(cfg.data_dir)
         self.tasks = TaskPlane(
             records,
-            TaskPlaneConfig(agent_timeout=cfg.agent_timeout, stopped_retention=cfg.stopped_task_retention),
+            TaskPlaneConfig(
+                agent_timeout=cfg.agent_timeout,
+                stopped_retention=cfg.stopped_task_retention,
+                # a short --agent-timeout is noticed within about a third of it
+                liveness_interval=min(5.0, max(0.5, cfg.agent_timeout / 3)),
+            ),
         )
         await self.tasks.start()
         self.services = ServiceController(records, self.tasks.index, ServiceLauncher(self.tasks))
@@ -188,8 +204,19 @@ class ControlPlane:
         self._background.append(asyncio.create_task(compactor.run()))
         if cfg.k8s_port:
             # the Kubernetes API: its own HTTPS listener (second uvicorn server, same loop)
-            self.k8s = K8sListener(K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port), self.store)
+            backing = Backing(admin.account_id, cfg.region, cfg.k8s_cluster)
+            pod_logs = PodLogSource(self.logstore, Owner(admin.account_id, cfg.region), backing.space)
+            self.k8s = K8sListener(
+                K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port), self.store, pod_logs
+            )
             await self.k8s.start()
+            # pods run as ECS tasks of the backing cluster; its instances are the nodes
+            self.pods = PodController(K8sObjects(self.store), self.tasks, backing)
+            await self.pods.start()
+        # Everything loaded so far (models, compiled shapes, the first index) lives as long as
+        # the process: keep it out of the collector's generations.
+        gc.collect()
+        gc.freeze()
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
     def begin_shutdown(self) -> None:
@@ -200,6 +227,8 @@ class ControlPlane:
             self.k8s.begin_shutdown()
 
     async def stop(self) -> None:
+        if self.pods is not None:
+            await self.pods.stop()
         if self.k8s is not None:
             await self.k8s.stop()
         for task in self._background:
@@ -306,6 +335,19 @@ def uvicorn_server(config: ServerConfig) -> uvicorn.Server:
     return _Server(uv, app)
 
 
+def tune_runtime() -> None:
+    """Interpreter settings for a long-running server process (see docs/architecture.md).
+
+    - The SQLite writer thread drops the GIL around every statement and must win it back from
+      the busy event loop each time: with the default 5 ms switch interval a batch of
+      transactions waits milliseconds per statement. A short interval hands it over promptly.
+    - The control plane allocates many long-lived objects (records, index entries) and few
+      cyclic ones: a higher first-generation threshold makes young collections rarer."""
+    sys.setswitchinterval(0.0001)
+    gc.set_threshold(50_000, 20, 100)
+
+
 def serve(config: ServerConfig) -> None:
     """Run the control plane until SIGINT/SIGTERM."""
+    tune_runtime()
     uvicorn_server(config).run()

@@ -135,11 +135,13 @@ def test_control_plane_killed_mid_rollout_finishes_the_deployment(stack: Stack) 
     stack.until(lambda: _steady(stack, "roll", 3), "steady", 90)
     ecs.update_service(cluster=stack.cluster, service="roll", taskDefinition=td2)
 
-    def new_started() -> bool:
+    def mid_rollout() -> bool:
+        """New tasks started while old ones still run: the kill lands inside the rollout."""
         tasks = ecs.describe_tasks(cluster=stack.cluster, tasks=_running(stack, "roll"))["tasks"]
-        return any(t["taskDefinitionArn"] == td2 for t in tasks)
+        revisions = {t["taskDefinitionArn"] for t in tasks}
+        return td1 in revisions and td2 in revisions
 
-    stack.until(new_started, "the rollout under way", 60)
+    stack.until(mid_rollout, "the rollout under way", 60)
     assert stack.server is not None
     stack.server.kill9()
     stack.server.restart()

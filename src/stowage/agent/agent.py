@@ -69,7 +69,13 @@ class Agent:
         self.control = control
         self.clock = clock or SystemClock()
         self.identity = Identity(host_id="")
-        self.reporter = StateReporter(control, self.clock, self._where, max_backoff_s=config.max_backoff_s)
+        self.reporter = StateReporter(
+            control,
+            self.clock,
+            self._where,
+            max_backoff_s=config.max_backoff_s,
+            linger_s=config.report_linger_s,
+        )
         self.logs = LogRouter(
             runtime=runtime,
             control=control,
@@ -224,16 +230,18 @@ class Agent:
             self.connected = True
             self.polls += 1
             inactive = str(answer.get("instanceStatus") or "") == "INACTIVE"
-            self.reconcile(answer, stop_all=inactive)
+            complete = self.reconcile(answer, stop_all=inactive)
             if inactive and not self.runners and not self.reporter.backlog:
                 raise AgentStopped(f"container instance {self.instance_arn} was deregistered")
             revision = answer.get("revision")
-            self.revision = int(revision) if revision is not None else None
+            self.revision = int(revision) if revision is not None and complete else None
 
-    def reconcile(self, answer: JSON, *, stop_all: bool = False) -> None:
+    def reconcile(self, answer: JSON, *, stop_all: bool = False) -> bool:
         """Make the runners match one PollAssignments answer (the complete assignment list).
-        ``stop_all``: the instance was deregistered, every task stops."""
+        ``stop_all``: the instance was deregistered, every task stops. False when a new task
+        came without its spec: the next poll must then ask for every spec (no known revision)."""
         seen: set[str] = set()
+        resync = False
         for task in answer.get("tasks") or []:
             arn = str(task["taskArn"])
             seen.add(arn)
@@ -248,10 +256,16 @@ class Agent:
             last = str(task.get("lastStatus") or "")
             if last == STOPPED and not any(s.running for s in recovered):
                 continue  # nothing to do; the cleanup pass removes what is left
+            if task.get("spec") is None:
+                # The control plane sends a spec once; this agent has none for the task (it
+                # skipped it, or lost it): ask for everything again on the next poll.
+                resync = True
+                continue
             try:
                 spec = TaskSpec.decode(str(task["spec"]))
             except (ValueError, TypeError, KeyError) as exc:
                 log.error("task %s: unreadable spec, skipped: %s", arn, exc)
+                self._finished.add(arn)  # the same spec will not read better next time
                 continue
             if not recovered and last in _STARTED_STATUSES and desired != STOPPED:
                 self._report_lost(spec)
@@ -270,6 +284,7 @@ class Agent:
                         self._background.append(asyncio.create_task(self._stop_orphan(state)))
             self._recovered = None
         self._finished &= seen  # forget tombstones the control plane forgot
+        return not resync
 
     async def _stop_orphan(self, state: ContainerState) -> None:
         with contextlib.suppress(ContainerRuntimeError):

@@ -55,6 +55,9 @@ class AgentConfig:
     """How long the containers of a stopped task are kept before removal."""
     gc_interval_s: float = 60.0
     max_backoff_s: float = 30.0
+    report_linger_s: float = 0.0
+    """How long task state reports gather before a call (0: sent at once). Simulated hosts, whose
+    containers start instantly, use it to send a task's PENDING and RUNNING in one call."""
 
     @property
     def az(self) -> str:

@@ -11,13 +11,26 @@ Errors surface as the client's: `ApiError` (an answer; ``is_transient`` for 5xx)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from stowage.client import ControlPlaneClients
 
 JSON = dict[str, Any]
 # The long-poll must outlive waitSeconds; this is the extra allowance for the answer.
 _POLL_SLACK_S = 15.0
+
+
+class BatchReports(Protocol):
+    async def submit_task_states(self, cluster: str, instance: str, reports: Sequence[JSON]) -> list[JSON]:
+        """SubmitTaskStates: one result per report, in order (``acknowledgment``, or
+        ``errorCode``/``errorMessage`` for a report refused)."""
+        ...
+
+
+def batch_reports(control: object) -> BatchReports | None:
+    """``control`` if it can send many task state reports in one call (an optional extra of a
+    `ControlPlane`: in-memory test doubles need not have it)."""
+    return cast(BatchReports, control) if callable(getattr(control, "submit_task_states", None)) else None
 
 
 class ControlPlane(Protocol):
@@ -62,6 +75,15 @@ class HttpControlPlane:
 
     async def submit_task_state(self, report: JSON) -> None:
         await self.clients.agent.call("SubmitTaskState", report, max_attempts=2)
+
+    async def submit_task_states(self, cluster: str, instance: str, reports: Sequence[JSON]) -> list[JSON]:
+        answer = await self.clients.agent.call(
+            "SubmitTaskStates",
+            {"cluster": cluster, "containerInstance": instance, "reports": list(reports)},
+            max_attempts=2,
+        )
+        results = answer.get("results")
+        return results if isinstance(results, list) else []
 
     async def report_stats(self, cluster: str, instance: str, samples: Sequence[JSON]) -> None:
         await self.clients.agent.call(

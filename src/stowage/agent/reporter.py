@@ -1,4 +1,4 @@
-"""`StateReporter`: delivers task state reports (SubmitTaskState) in order, through outages.
+"""`StateReporter`: delivers task state reports (SubmitTaskState[s]) in order, through outages.
 
 Every report is a task's complete state as the agent sees it, so a newer report makes an older
 undelivered one of the *same* ``lastStatus`` redundant: it is replaced in the queue. Reports of
@@ -7,6 +7,10 @@ STOPPED even when the container exited before RUNNING went out). While the contr
 unreachable or answers 5xx, the queue waits and retries with backoff; nothing is lost. A 4xx
 answer means the report itself is refused (say, the task no longer exists): it is dropped and
 logged, as retrying cannot help.
+
+Several queued reports (of one task or many) go out in one SubmitTaskStates call, which the
+control plane applies per task in order and answers per report; a control plane without it
+gets SubmitTaskState calls one by one.
 
 ``acked`` tells the agent what the control plane has recorded, so a stopped task's runner is
 only forgotten once its STOPPED report has been accepted.
@@ -21,11 +25,15 @@ from collections.abc import Callable
 from typing import Any
 
 from stowage.agent.clock import Backoff, Clock
-from stowage.agent.control import ControlPlane
-from stowage.client import ClientError, is_transient
+from stowage.agent.control import ControlPlane, batch_reports
+from stowage.client import ApiError, ClientError, is_transient
 
 JSON = dict[str, Any]
 log = logging.getLogger(__name__)
+
+
+MAX_BATCH = 64
+"""Most reports sent in one SubmitTaskStates call."""
 
 
 class StateReporter:
@@ -36,13 +44,19 @@ class StateReporter:
         where: Callable[[], tuple[str, str]],
         *,
         max_backoff_s: float = 30.0,
+        linger_s: float = 0.0,
     ) -> None:
-        """``where()`` gives (cluster, container instance ARN) at send time."""
+        """``where()`` gives (cluster, container instance ARN) at send time. ``linger_s``: how
+        long to let reports gather after the first one of a quiet spell, so a task's PENDING
+        and RUNNING (or many tasks' reports) go out in one call."""
         self._control = control
+        self._batch = batch_reports(control)
         self._clock = clock
         self._where = where
+        self._linger_s = linger_s
         self._queues: OrderedDict[str, deque[JSON]] = OrderedDict()
-        self._in_flight: str | None = None
+        self._in_flight: dict[str, int] = {}
+        """task ARN -> how many reports at the head of its queue are being sent."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -52,12 +66,13 @@ class StateReporter:
         """task ARN -> the lastStatus of the last report settled (accepted, or refused for good)."""
         self.delivered = 0
         self.dropped = 0
+        self.calls = 0
 
     def submit(self, report: JSON) -> None:
         """Queue ``report`` (a SubmitTaskState body without cluster/containerInstance)."""
         task = str(report["task"])
         queue = self._queues.setdefault(task, deque())
-        busy = 1 if self._in_flight == task else 0
+        busy = self._in_flight.get(task, 0)
         if len(queue) > busy and queue[-1].get("lastStatus") == report.get("lastStatus"):
             queue[-1] = report
         else:
@@ -82,33 +97,61 @@ class StateReporter:
         await self._idle.wait()
 
     async def run(self) -> None:
+        quiet = True
         while True:
             if not self._queues:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
+                quiet = True
                 continue
-            task, queue = next(iter(self._queues.items()))
-            report = queue[0]
-            self._in_flight = task
-            ok = await self._send(report)
-            self._in_flight = None
-            if ok is None:  # transient: keep it and retry after a pause
+            if quiet and self._linger_s > 0:
+                await self._clock.sleep(self._linger_s)
+            quiet = False
+            picked = self._pick()
+            reports = [r for task, n in picked for r in list(self._queues[task])[:n]]
+            for task, n in picked:
+                self._in_flight[task] = n
+            try:
+                if len(reports) == 1 or self._batch is None:
+                    outcomes = [await self._send(reports[0])]
+                    picked = [(picked[0][0], 1)]
+                else:
+                    outcomes = await self._send_many(reports)
+            finally:
+                self._in_flight.clear()
+            if outcomes[0] is None:  # transient: keep them all and retry after a pause
                 await self._clock.sleep(self._backoff.next_delay())
                 continue
             self._backoff.reset()
-            queue.popleft()
-            if not queue:
-                del self._queues[task]
-                if (event := self._settled.pop(task, None)) is not None:
-                    event.set()
-            else:
-                self._queues.move_to_end(task)  # round-robin between tasks
+            for task, n in picked:
+                queue = self._queues[task]
+                for _ in range(n):
+                    queue.popleft()
+                if not queue:
+                    del self._queues[task]
+                    if (event := self._settled.pop(task, None)) is not None:
+                        event.set()
+                else:
+                    self._queues.move_to_end(task)  # round-robin between tasks
+
+    def _pick(self) -> list[tuple[str, int]]:
+        """The tasks (oldest first) and how many of each one's reports go in the next call."""
+        room = MAX_BATCH if self._batch is not None else 1
+        picked: list[tuple[str, int]] = []
+        for task, queue in self._queues.items():
+            n = min(len(queue), room)
+            picked.append((task, n))
+            room -= n
+            if room <= 0:
+                break
+        return picked
 
     async def _send(self, report: JSON) -> bool | None:
         """True delivered, False refused (dropped), None transient failure."""
         cluster, instance = self._where()
         body = {"cluster": cluster, "containerInstance": instance, **report}
+        self.calls += 1
         try:
             await self._control.submit_task_state(body)
         except ClientError as exc:
@@ -116,10 +159,50 @@ class StateReporter:
                 log.info("task state report for %s not delivered yet: %s", report["task"], exc)
                 return None
             log.warning("task state report for %s refused: %s", report["task"], exc)
-            self.dropped += 1
-            # Settled all the same: retrying cannot change the answer.
-            self.acked[str(report["task"])] = str(report.get("lastStatus"))
+            self._settle(report, delivered=False)
             return False
-        self.delivered += 1
-        self.acked[str(report["task"])] = str(report.get("lastStatus"))
+        self._settle(report, delivered=True)
         return True
+
+    async def _send_many(self, reports: list[JSON]) -> list[bool | None]:
+        """One SubmitTaskStates call: per report True/False as `_send`; [None] when the call
+        as a whole failed transiently."""
+        assert self._batch is not None
+        cluster, instance = self._where()
+        self.calls += 1
+        try:
+            results = await self._batch.submit_task_states(cluster, instance, reports)
+        except ClientError as exc:
+            if is_transient(exc):
+                log.info("%d task state reports not delivered yet: %s", len(reports), exc)
+                return [None]
+            if isinstance(exc, ApiError) and exc.code == "UnknownOperationException":
+                log.info("the control plane has no SubmitTaskStates: reports go one by one")
+                self._batch = None
+                return [None]
+            log.warning("%d task state reports refused: %s", len(reports), exc)
+            for report in reports:
+                self._settle(report, delivered=False)
+            return [False] * len(reports)
+        outcomes: list[bool | None] = []
+        for i, report in enumerate(reports):
+            result = results[i] if i < len(results) else {}
+            ok = result.get("acknowledgment") is not None
+            if not ok:
+                log.warning(
+                    "task state report for %s refused: %s: %s",
+                    report["task"],
+                    result.get("errorCode"),
+                    result.get("errorMessage"),
+                )
+            self._settle(report, delivered=ok)
+            outcomes.append(ok)
+        return outcomes
+
+    def _settle(self, report: JSON, *, delivered: bool) -> None:
+        # A refused report is settled all the same: retrying cannot change the answer.
+        if delivered:
+            self.delivered += 1
+        else:
+            self.dropped += 1
+        self.acked[str(report["task"])] = str(report.get("lastStatus"))

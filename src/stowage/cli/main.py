@@ -45,6 +45,40 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--k8s-port", type=int, default=6443, help="the Kubernetes API's HTTPS port (6443; 0 disables)"
     )
+    p.add_argument(
+        "--k8s-cluster",
+        default="default",
+        help="the ECS cluster whose instances are the Kubernetes nodes and run its pods (default)",
+    )
+    p.add_argument(
+        "--service-listener-host",
+        default="127.0.0.1",
+        help="address of load-balanced services' listeners (default 127.0.0.1; 0.0.0.0: all)",
+    )
+    p.add_argument(
+        "--service-listener-ports",
+        type=_port_range,
+        default=(20000, 20999),
+        metavar="FIRST-LAST",
+        help="port range of load-balanced services' listeners (default 20000-20999)",
+    )
+    p.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=60.0,
+        help="seconds without a heartbeat before an instance is disconnected (default 60)",
+    )
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition("-")
+    try:
+        low, high = int(first), int(last if sep else first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port range FIRST-LAST: {text!r}") from None
+    if not 1 <= low <= high <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port range within 1-65535: {text!r}")
+    return low, high
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         account_id=args.account_id,
         region=args.region,
         k8s_port=args.k8s_port,
+        k8s_cluster=args.k8s_cluster,
+        agent_timeout=max(1.0, args.agent_timeout),
+        service_listener_host=args.service_listener_host,
+        service_listener_ports=args.service_listener_ports,
     )
 
 

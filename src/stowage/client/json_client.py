@@ -1,8 +1,8 @@
 """`AwsJsonClient`: one AWS JSON 1.0/1.1 service over aiohttp, signed with botocore's SigV4.
 
 A call is one POST to the endpoint's root with ``X-Amz-Target: <prefix>.<Operation>`` and an
-orjson body, signed by ``botocore.auth.SigV4Auth`` (the signer every AWS SDK for Python uses,
-so the control plane verifies exactly what boto3 would send). Answers decode with orjson; an
+orjson body, signed with SigV4 by `stowage.client.signer` (botocore's algorithm for this one
+request shape, checked against ``botocore.auth.SigV4Auth`` by a test). Answers decode with orjson; an
 error answer becomes `ApiError` with the ``__type`` code (the part after ``#`` when the service
 sends ``namespace#Code``, as botocore strips it).
 
@@ -23,12 +23,11 @@ from typing import Any
 
 import aiohttp
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from stowage.client.errors import ApiError, EndpointUnavailableError
 from stowage.client.services import ServiceInfo
+from stowage.client.signer import JsonSigner
 
 JSON = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,23 +68,15 @@ class AwsJsonClient:
         self._session = session
         self._url = endpoint.rstrip("/") + "/"
         self.service = service
-        self._signer = SigV4Auth(credentials, service.signing_name, region)
+        self._signer = JsonSigner(credentials, service.signing_name, region, self._url)
         self.retry = retry or RetryPolicy()
         self.timeout_s = timeout_s
         self._sleep = sleep
 
     def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
-        request = AWSRequest(
-            method="POST",
-            url=self._url,
-            data=body,
-            headers={
-                "Content-Type": self.service.content_type,
-                "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
-            },
+        return self._signer.headers(
+            self.service.content_type, f"{self.service.target_prefix}.{operation}", body
         )
-        self._signer.add_auth(request)
-        return dict(request.headers.items())
 
     async def call(
         self,

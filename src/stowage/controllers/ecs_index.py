@@ -66,10 +66,24 @@ class Slot:
     pending: int = 0
     revision: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    agent_revision: int = 0
+    """The last store revision that changed what the instance's agent is told (a task added or
+    removed, a desired status, a task reaching STOPPED or acknowledged, the instance's status):
+    its long-poll wakes on these only, not on every report the agent itself made."""
+    agent_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    since: dict[str, int] = field(default_factory=dict)
+    """task key -> the store revision it joined this slot at: an agent whose known revision is
+    past it has been sent the task's spec already."""
 
     def touch(self, revision: int) -> None:
         self.revision = max(self.revision, revision)
         event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+    def notify(self, revision: int) -> None:
+        """Wake the instance's long-polls: something its agent is told changed."""
+        self.agent_revision = max(self.agent_revision, revision)
+        event, self.agent_changed = self.agent_changed, asyncio.Event()
         event.set()
 
 
@@ -107,10 +121,12 @@ class EcsIndex:
         for key, slot in slots.items():
             fresh = self._slot(key)
             fresh.changed = slot.changed
+            fresh.agent_changed = slot.agent_changed
         for rec in records:
             self._apply(rec.key, rec, rec.mod_revision)
         for slot in self._slots.values():
             slot.touch(revision)
+            slot.notify(revision)
         self.advance(revision)
         for listener in self._listeners:
             listener.reset()
@@ -155,9 +171,12 @@ class EcsIndex:
             self._apply_task(key, ref, rec, revision)
             return
         slot = self._slot(key)
-        if rec is not None and slot.instance is not None and slot.instance.mod_revision >= rec.mod_revision:
+        old = slot.instance
+        if rec is not None and old is not None and old.mod_revision >= rec.mod_revision:
             return
         slot.instance = rec
+        if old is None or rec is None or old.doc.get("status") != rec.doc.get("status"):
+            slot.notify(revision)
         members = self._cluster_instances.setdefault(ref, set())
         if rec is None:
             members.discard(key)
@@ -189,10 +208,14 @@ class EcsIndex:
             _tally(slot, old.doc, -1)
         if rec is None:
             slot.tasks.pop(key, None)
+            slot.since.pop(key, None)
         else:
             slot.tasks[key] = rec
+            slot.since.setdefault(key, rec.mod_revision)
             _tally(slot, rec.doc, +1)
         slot.touch(revision)
+        if old is None or rec is None or _told(old.doc) != _told(rec.doc):
+            slot.notify(revision)
         self._mark(ref, instance_key)
         for listener in self._listeners:
             listener.task_changed(key, old, rec)
@@ -267,19 +290,25 @@ class EcsIndex:
         self._closing = True
         for slot in self._slots.values():
             slot.changed.set()
+            slot.agent_changed.set()
 
     def instances(self) -> list[Record]:
         return [s.instance for s in self._slots.values() if s.instance is not None]
 
     async def wait_change(self, instance_key: str, known: int, within: float) -> Slot:
-        """The instance's slot once its revision passes ``known``, or after ``within`` seconds
-        (at once while the control plane is shutting down)."""
+        """The instance's slot once its ``agent_revision`` passes ``known``, or after ``within``
+        seconds (at once while the control plane is shutting down)."""
         slot = self._slot(instance_key)
-        if slot.revision > known or within <= 0 or self._closing:
+        if slot.agent_revision > known or within <= 0 or self._closing:
             return slot
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(slot.changed.wait(), within)
+            await asyncio.wait_for(slot.agent_changed.wait(), within)
         return self._slot(instance_key)
+
+
+def _told(doc: Doc) -> tuple[object, bool, object]:
+    """What of a task its agent's PollAssignments answer depends on (see `Slot.agent_revision`)."""
+    return doc.get("desiredStatus"), doc.get("lastStatus") == task_model.STOPPED, doc.get("_acked")
 
 
 def _tally(slot: Slot, doc: Doc, delta: int) -> None:

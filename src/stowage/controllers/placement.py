@@ -29,7 +29,7 @@ from stowage.resources import ecs_keys
 from stowage.resources.container_instances import InstanceRecords
 from stowage.resources.records import Doc, Record, Records
 from stowage.scheduler import planner
-from stowage.scheduler.plan import Assignment
+from stowage.scheduler.plan import Assignment, Plan
 from stowage.scheduler.snapshot import Instance, Snapshot, instance_from_record
 from stowage.store.base import Compare
 
@@ -63,6 +63,8 @@ class _Seen:
     slot_rev: int
     custom: tuple[tuple[str, str | None], ...]
     inst: Instance
+    attributes: object = None
+    """The record's ``attributes`` the instance was built from."""
 
 
 class TaskPlacement:
@@ -75,6 +77,10 @@ class TaskPlacement:
         self._last: dict[tuple[str, str, str], Snapshot] = {}
         # cluster -> (index change mark, custom attributes) as of its last snapshot
         self._marks: dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, list[Doc]]]] = {}
+        self._writing: dict[str, int] = {}
+        """instance key -> placements committing to it right now"""
+        self._written: dict[str, int] = {}
+        """instance key -> revision a placement wrote it at, until the index shows it"""
 
     # -- snapshot ----------------------------------------------------------------------------
     async def snapshot(
@@ -149,16 +155,24 @@ class TaskPlacement:
                     group = str(t.doc.get("group", ""))
                     groups[group] = groups.get(group, 0) + 1
                     families.add(str(t.doc.get("taskDefinitionArn", "")))
+        doc: Mapping[str, object] = rec.doc
+        merged: Mapping[str, str | None] = dict(attrs)
+        source = rec.doc.get("attributes")
+        if seen is not None and seen.custom == attrs and seen.attributes == source:
+            # Reservations and task reports rewrite the record, rarely its attributes (dozens
+            # of them): reuse the ones already parsed rather than rebuild them per change.
+            doc = {**rec.doc, "attributes": ()}
+            merged = seen.inst.attributes
         inst = instance_from_record(
             rec.key,
-            rec.doc,
+            doc,
             rec.mod_revision,
-            custom_attributes=dict(attrs),
+            custom_attributes=merged,
             running=running,
             groups=groups,
             families=families,
         )
-        self._seen[rec.key] = _Seen(rec.mod_revision, slot_rev, attrs, inst)
+        self._seen[rec.key] = _Seen(rec.mod_revision, slot_rev, attrs, inst, source)
         return inst
 
     # -- plan and apply ----------------------------------------------------------------------
@@ -178,7 +192,7 @@ class TaskPlacement:
         remaining = count
         snap = snapshot
         for _ in range(MAX_ATTEMPTS):
-            plan = planner.plan(snap, request, remaining, self.rng)
+            plan = self._plan(snap, request, remaining)
             failures = list(plan.failures)
             lost: list[str] = []
             committed: list[Instance] = []
@@ -203,7 +217,52 @@ class TaskPlacement:
             raise RuntimeError("placement kept losing its compare-and-swap")
         return Outcome(placed, failures if remaining else [], cluster)
 
+    def _plan(self, snap: Snapshot, request: pm.PlacementRequest, count: int) -> Plan:
+        """Plan, steering a random placement clear of instances another placement is writing.
+
+        Concurrent RunTasks plan on snapshots that cannot show each other's in-flight commits;
+        with the random strategy two of them often picked the same instance and one lost its
+        compare-and-swap (a store re-read and a re-plan). Random has no preferred instance, so
+        it plans first as if the busy instances were full, and on the whole snapshot only when
+        that leaves copies unplaced. Other strategies do rank instances: they plan as they are."""
+        busy = self._busy_keys() if all(s.get("type") == "random" for s in request.strategy) else []
+        if busy:
+            full = [i for k in busy if (i := snap.get(k)) is not None]
+            if full:
+                reduced = snap.with_instances([replace(i, cpu=0, memory=0) for i in full])
+                plan = planner.plan(reduced, request, count, self.rng)
+                if not plan.failures and not set(plan.placements) & set(busy):
+                    return plan
+        return planner.plan(snap, request, count, self.rng)
+
+    def _busy_keys(self) -> list[str]:
+        """Instances with a commit in flight, or committed but not yet shown by the index."""
+        keys = [k for k, n in self._writing.items() if n > 0]
+        for key, rev in list(self._written.items()):
+            rec = self.index.instance(key)
+            if rec is not None and rec.mod_revision >= rev:
+                del self._written[key]
+            else:
+                keys.append(key)
+        return keys
+
     async def _commit(
+        self, a: Assignment, cluster: Record, build: Build
+    ) -> tuple[list[Record], Instance | None, bool]:
+        key = a.instance.key
+        self._writing[key] = self._writing.get(key, 0) + 1
+        try:
+            made, after, whole = await self._commit_on(a, cluster, build)
+        finally:
+            if self._writing[key] <= 1:
+                del self._writing[key]
+            else:
+                self._writing[key] -= 1
+        if after is not None:
+            self._written[key] = after.mod_revision
+        return made, after, whole
+
+    async def _commit_on(
         self, a: Assignment, cluster: Record, build: Build
     ) -> tuple[list[Record], Instance | None, bool]:
         """Reserve and create ``a``'s copies on its instance, in chunks. Returns the tasks

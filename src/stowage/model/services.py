@@ -123,14 +123,23 @@ def steady_message(name: str) -> str:
     return f"(service {name}) has reached a steady state."
 
 
+LISTED_TASKS = 10
+"""Task ids named in one event; the rest are counted (a 5,000-task step must not put 5,000
+ids into the service record, which is rewritten on every sync)."""
+
+
+def _listed(task_ids: list[str]) -> str:
+    listed = ", ".join(f"(task {t})" for t in task_ids[:LISTED_TASKS])
+    more = len(task_ids) - LISTED_TASKS
+    return listed + (f" and {more} more" if more > 0 else "")
+
+
 def started_message(name: str, task_ids: list[str]) -> str:
-    listed = ", ".join(f"(task {t})" for t in task_ids)
-    return f"(service {name}) has started {len(task_ids)} tasks: {listed}."
+    return f"(service {name}) has started {len(task_ids)} tasks: {_listed(task_ids)}."
 
 
 def stopped_message(name: str, task_ids: list[str]) -> str:
-    listed = ", ".join(f"(task {t})" for t in task_ids)
-    return f"(service {name}) has stopped {len(task_ids)} running tasks: {listed}."
+    return f"(service {name}) has stopped {len(task_ids)} running tasks: {_listed(task_ids)}."
 
 
 _REASONS = {

@@ -60,6 +60,9 @@ class FleetSpec:
     poll_wait_s: int = 20
     stats_interval_s: float = 20.0
     register_concurrency: int = 16
+    report_linger_s: float = 0.05
+    """Simulated containers start at once: a short linger sends a task's PENDING and RUNNING
+    (and those of other tasks placed together) in one SubmitTaskStates call."""
     seed: int | None = None
 
 
@@ -111,6 +114,7 @@ class Fleet:
                 stats_interval_s=spec.stats_interval_s * rng.uniform(0.75, 1.25),
                 stop_timeout_s=2.0,
                 cleanup_wait_s=60.0,
+                report_linger_s=spec.report_linger_s,
             )
             runtime = SimulatedRuntime(cpus=max(1, spec.cpu // 1024), memory_mib=spec.memory)
             self.runtimes.append(runtime)

@@ -18,6 +18,8 @@ class FakeHost:
         self.arn = register_instance(ecs, cluster, **kwargs)["containerInstanceArn"]
         self.fail: Callable[[dict[str, Any]], bool] = lambda _a: False
         self.silent = False
+        self.health: str | None = None
+        """Reported with RUNNING (for task definitions with container health checks)."""
 
     def step(self) -> int:
         """Act on the current assignments once; returns how many reports were sent."""
@@ -42,9 +44,12 @@ class FakeHost:
                         containers=[{"name": "app", "lastStatus": "STOPPED", "exitCode": 1}],
                     )  # fmt: skip
                 else:
+                    health = {} if self.health is None else {"healthStatus": self.health}
                     report(
                         self.agent, self.cluster, self.arn, arn, "RUNNING", startedAt=time.time(),
-                        containers=[{"name": "app", "lastStatus": "RUNNING", "runtimeId": "c-" + arn[-6:]}],
+                        containers=[{"name": "app", "lastStatus": "RUNNING", "runtimeId": "c-" + arn[-6:],
+                                     **health}],
+                        **health,
                     )  # fmt: skip
                 sent += 1
         return sent

@@ -4,13 +4,14 @@ replacement of stopped tasks, DAEMON following instances, delete, validation."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.ecs.service_support import FakeHost, drive, service, steady
-from tests.api.ecs.task_support import code, make_cluster, register_td, unique
+from tests.api.ecs.task_support import code, make_cluster, register_td, report, unique
 from tests.support.server import ServerProcess
 
 
@@ -66,8 +67,12 @@ def test_stopped_task_is_replaced(server: ServerProcess, ecs: Any) -> None:
     drive(hosts, lambda: steady(ecs, cluster, name, 2))
     victim = _tasks(ecs, cluster, name)[0]["taskArn"]
     ecs.stop_task(cluster=cluster, task=victim, reason="chaos")
-    drive(hosts, lambda: steady(ecs, cluster, name, 2) if victim not in {
-        t["taskArn"] for t in _tasks(ecs, cluster, name)} else None)  # fmt: skip
+
+    def replaced() -> dict[str, Any] | None:
+        live = {t["taskArn"] for t in _tasks(ecs, cluster, name)}
+        return steady(ecs, cluster, name, 2) if victim not in live and len(live) == 2 else None
+
+    drive(hosts, replaced)
     assert len(_tasks(ecs, cluster, name)) == 2
 
 
@@ -193,3 +198,80 @@ def test_delete_and_validation(server: ServerProcess, ecs: Any) -> None:
     missing = ecs.describe_services(cluster=cluster, services=["nope"])
     assert missing["failures"][0]["reason"] == "MISSING"
     ecs.delete_cluster(cluster=cluster)
+
+
+def test_unhealthy_task_is_replaced(server: ServerProcess, ecs: Any) -> None:
+    cluster = make_cluster(ecs)
+    host = FakeHost(server, ecs, cluster)
+    host.health = "HEALTHY"
+    checked = {
+        "name": "app", "image": "busybox", "cpu": 256, "memory": 512, "essential": True,
+        "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1},
+    }  # fmt: skip
+    td = register_td(ecs, containerDefinitions=[checked])
+    name = unique("svc")
+    ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=td["taskDefinitionArn"],
+                       desiredCount=2)  # fmt: skip
+    drive([host], lambda: steady(ecs, cluster, name, 2))
+    tasks = _tasks(ecs, cluster, name)
+    assert {t["healthStatus"] for t in tasks} == {"HEALTHY"}
+    sick = tasks[0]["taskArn"]
+    report(
+        host.agent, cluster, host.arn, sick, "RUNNING", healthStatus="UNHEALTHY",
+        containers=[{"name": "app", "lastStatus": "RUNNING", "healthStatus": "UNHEALTHY"}],
+    )  # fmt: skip
+
+    def replaced() -> dict[str, Any] | None:
+        arns = {t["taskArn"] for t in _tasks(ecs, cluster, name)}
+        if sick in arns or len(arns) != 2:
+            return None
+        # the host reports the stop after the scheduler asked for it: wait for that too
+        (old,) = ecs.describe_tasks(cluster=cluster, tasks=[sick])["tasks"]
+        return steady(ecs, cluster, name, 2) if old["lastStatus"] == "STOPPED" else None
+
+    s = drive([host], replaced)
+    (gone,) = ecs.describe_tasks(cluster=cluster, tasks=[sick])["tasks"]
+    assert gone["lastStatus"] == "STOPPED"
+    assert gone["stoppedReason"] == "Task failed container health checks"
+    assert gone["stopCode"] == "ServiceSchedulerInitiated"
+    messages = [e["message"] for e in s["events"]]
+    assert f"(service {name}) (task {sick.rsplit('/', 1)[-1]}) failed container health checks." in messages
+    assert {t["healthStatus"] for t in _tasks(ecs, cluster, name)} == {"HEALTHY"}
+    # An unhealthy task counts as a failure of the deployment (what the circuit breaker reads).
+    assert s["deployments"][0]["failedTasks"] == 1
+
+
+def test_unplaceable_tasks_retry_and_say_why(server: ServerProcess, ecs: Any) -> None:
+    cluster = make_cluster(ecs)
+    small = FakeHost(server, ecs, cluster, cpu=512, memory=4096)
+    td = register_td(ecs)  # 256 CPU units: two fit on the small host
+    name = unique("svc")
+    ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=td["taskDefinitionArn"],
+                       desiredCount=3)  # fmt: skip
+    instance_id = small.arn.rsplit("/", 1)[-1]
+    why = (
+        f"(service {name}) was unable to place a task because no container instance met all of its "
+        f"requirements. The closest matching (container-instance {instance_id}) has insufficient CPU "
+        "units available. For more information, see the Troubleshooting section of the Amazon ECS "
+        "Developer Guide."
+    )
+
+    def stuck() -> dict[str, Any] | None:
+        s = service(ecs, cluster, name)
+        return s if s["runningCount"] == 2 and any(e["message"] == why for e in s["events"]) else None
+
+    s = drive([small], stuck)
+    assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    # The retries back off and do not repeat the same event: a few more seconds, one message.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        small.step()
+        time.sleep(0.1)
+    messages = [e["message"] for e in service(ecs, cluster, name)["events"]]
+    assert messages.count(why) == 1
+    # Capacity arrives: the next retry places the third task with no further API call.
+    bigger = FakeHost(server, ecs, cluster)
+    s = drive([small, bigger], lambda: steady(ecs, cluster, name, 3), within=90)
+    placed = {t["containerInstanceArn"] for t in _tasks(ecs, cluster, name)}
+    assert bigger.arn in placed
+    assert [e["message"] for e in s["events"]].count(why) == 1

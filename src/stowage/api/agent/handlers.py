@@ -1,21 +1,25 @@
-"""PollAssignments, SubmitTaskState and ReportStats: the stowage agent's operations.
+"""PollAssignments, SubmitTaskState(s) and ReportStats: the stowage agent's operations.
 
 PollAssignments is also the heartbeat. It answers at once when the instance's assignments
 changed since the agent's ``knownRevision``, else waits up to ``waitSeconds`` (capped by the
 server) on that instance's own event in the in-memory index: no store read, no store watch per
 agent, and a task event wakes only the pollers of its instance. The answer lists every task of
 the instance that is not STOPPED-and-acknowledged (the agent reported the STOPPED itself),
-with its desired status and its encoded ``TaskSpec``.
+with its desired status, and its encoded ``TaskSpec`` unless the agent's ``knownRevision``
+shows it was sent already. Only changes the agent is told about wake the poll
+(`EcsIndex` ``agent_revision``): the agent's own PENDING/RUNNING reports do not.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.service import Params, Result
 from stowage.api.ecs import errors
 from stowage.api.ecs.clusters import cluster_name
 from stowage.api.ecs.plane import PlaneHandler, instance_id
-from stowage.api.ecs.task_state import ACK, submit_report
+from stowage.api.ecs.task_state import ACK, submit_report, submit_reports
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import tasks as task_model
 from stowage.model.arns import task_arn
@@ -38,13 +42,11 @@ async def _instance(plane: TaskPlane, ctx: RequestContext, params: Params) -> tu
     return cluster, iid, rec
 
 
-def _assignment(doc: Doc) -> Doc:
-    return {
-        "taskArn": doc["taskArn"],
-        "desiredStatus": doc["desiredStatus"],
-        "lastStatus": doc["lastStatus"],
-        "spec": doc["_spec"],
-    }
+def _assignment(doc: Doc, *, with_spec: bool) -> Doc:
+    out = {"taskArn": doc["taskArn"], "desiredStatus": doc["desiredStatus"], "lastStatus": doc["lastStatus"]}
+    if with_spec:
+        out["spec"] = doc["_spec"]
+    return out
 
 
 async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
@@ -52,15 +54,20 @@ async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params
     await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
     known = params.get("knownRevision")
     wait = 0.0 if known is None else min(float(params.get("waitSeconds") or 0), plane.config.max_poll_wait)
-    slot = await plane.index.wait_change(rec.key, -1 if known is None else int(known), wait)
+    seen = -1 if known is None else int(known)
+    slot = await plane.index.wait_change(rec.key, seen, wait)
     instance = slot.instance or rec
+    since = slot.since
+    # A task's spec goes out until the agent acknowledges an answer that carried it (its
+    # knownRevision reached the revision the task joined at): re-sending every spec on every
+    # answer made each answer O(tasks on the host) in bytes for nothing.
     tasks = [
-        _assignment(t.doc)
-        for t in sorted(slot.tasks.values(), key=lambda r: r.key)
+        _assignment(t.doc, with_spec=since.get(key, seen + 1) > seen)
+        for key, t in sorted(slot.tasks.items())
         if not (t.doc.get("lastStatus") == task_model.STOPPED and t.doc.get("_acked"))
     ]
     return {
-        "revision": slot.revision,
+        "revision": slot.agent_revision,
         "tasks": tasks,
         "instanceStatus": instance.doc.get("status"),
         "heartbeatIntervalSeconds": max(
@@ -69,10 +76,8 @@ async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params
     }
 
 
-async def submit_task_state(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    cluster, iid, rec = await _instance(plane, ctx, params)
-    await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
-    report = task_model.Report(
+def _report(params: Params) -> task_model.Report:
+    return task_model.Report(
         last_status=params["lastStatus"],
         containers=params.get("containers") or [],
         attachments=params.get("attachments") or [],
@@ -84,8 +89,39 @@ async def submit_task_state(plane: TaskPlane, ctx: RequestContext, params: Param
         stop_code=params.get("stopCode"),
         stopped_reason=params.get("stoppedReason"),
     )
-    await submit_report(plane, ctx, cluster, params["task"], report, instance=iid)
+
+
+async def submit_task_state(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    cluster, iid, rec = await _instance(plane, ctx, params)
+    await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
+    await submit_report(plane, ctx, cluster, params["task"], _report(params), instance=iid)
     return {"acknowledgment": ACK}
+
+
+async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    """Many reports in one call: the reports of one task are folded into one compare-and-swap
+    (PENDING then RUNNING is one write), different tasks are written concurrently (one group
+    commit). Each report gets its own result, as if it had come alone."""
+    cluster, iid, rec = await _instance(plane, ctx, params)
+    await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
+    reports = params["reports"]
+    by_task: dict[str, list[int]] = {}
+    for i, r in enumerate(reports):
+        by_task.setdefault(str(r["task"]), []).append(i)
+    results: list[Result] = [{"task": r["task"]} for r in reports]
+
+    async def one(task: str, positions: list[int]) -> None:
+        _rec, errs = await submit_reports(
+            plane, ctx, cluster, task, [_report(reports[i]) for i in positions], instance=iid
+        )
+        for i, err in zip(positions, errs, strict=True):
+            if err is None:
+                results[i]["acknowledgment"] = ACK
+            else:
+                results[i]["errorCode"], results[i]["errorMessage"] = err.code, err.message
+
+    await asyncio.gather(*(one(task, positions) for task, positions in by_task.items()))
+    return {"results": results}
 
 
 async def report_stats(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
@@ -102,5 +138,6 @@ async def report_stats(plane: TaskPlane, ctx: RequestContext, params: Params) ->
 HANDLERS: dict[str, PlaneHandler] = {
     "PollAssignments": poll_assignments,
     "SubmitTaskState": submit_task_state,
+    "SubmitTaskStates": submit_task_states,
     "ReportStats": report_stats,
 }

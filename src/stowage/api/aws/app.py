@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -75,6 +76,12 @@ class _Disconnected(Exception):
     """The client went away before sending the whole body: nothing to answer."""
 
 
+def _request_id() -> str:
+    """A version-4 UUID for ``x-amzn-RequestId``: from the PRNG, not ``os.urandom`` (a system
+    call per request), since a request id only needs to be unique, not unguessable."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 class AwsApi:
     """ASGI application serving the AWS JSON protocol for the given services."""
 
@@ -105,7 +112,7 @@ class AwsApi:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         content_type = _DEFAULT_CONTENT_TYPE
         try:
             op = self._route(scope)

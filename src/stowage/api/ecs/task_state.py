@@ -9,9 +9,11 @@ instance's resources in the same transaction when the task reaches STOPPED.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from stowage.api.aws.context import RequestContext
+from stowage.api.aws.errors import AwsError
 from stowage.api.aws.service import Params, Result
 from stowage.api.ecs import errors
 from stowage.api.ecs.plane import PlaneHandler, cluster_record, task_id
@@ -37,31 +39,65 @@ async def submit_report(
 ) -> Record:
     """Apply ``report`` to the task ``task_ref`` names in ``cluster``. With ``instance`` (an
     instance id), the task must be assigned to that instance."""
-    try:
-        model.check_report(report)
-    except Invalid as exc:
-        raise errors.invalid_parameter(str(exc)) from None
+    rec, [error] = await submit_reports(plane, ctx, cluster, task_ref, [report], instance=instance)
+    if error is not None:
+        raise error
+    assert rec is not None
+    return rec
+
+
+async def submit_reports(
+    plane: TaskPlane,
+    ctx: RequestContext,
+    cluster: str,
+    task_ref: str,
+    reports: Sequence[model.Report],
+    *,
+    instance: str | None = None,
+) -> tuple[Record | None, list[AwsError | None]]:
+    """Apply ``reports`` (in order) to one task in a single compare-and-swap: the task as
+    stored after them, and per report the error it met (None: applied). A report that is
+    refused leaves the others standing; the task missing (or on another instance) refuses all."""
+    errs: list[AwsError | None] = [None] * len(reports)
+    for i, report in enumerate(reports):
+        try:
+            model.check_report(report)
+        except Invalid as exc:
+            errs[i] = errors.invalid_parameter(str(exc))
     tid = task_id(ctx, cluster, task_ref)
     if tid is None:
-        raise errors.client_exception(TASK_NOT_FOUND)
+        return None, [errors.client_exception(TASK_NOT_FOUND)] * len(reports)
 
     def change(doc: Doc) -> Doc | None:
         if instance is not None and doc.get("_instance") != instance:
             raise errors.invalid_parameter(
                 f"The task {doc['taskArn']} is not assigned to container instance {instance}."
             )
-        try:
-            return model.apply_report(doc, report, ctx.now)
-        except Invalid as exc:
-            raise errors.invalid_parameter(str(exc)) from None
+        changed: Doc | None = None
+        for i, report in enumerate(reports):
+            if checked[i] is not None:
+                continue
+            try:
+                after = model.apply_report(changed or doc, report, ctx.now)
+            except Invalid as exc:
+                outcome[i] = errors.invalid_parameter(str(exc))
+                continue
+            outcome[i] = None
+            changed = after or changed
+        return changed
 
-    rec = await TaskRecords(plane.records).change(
-        ecs_keys.task(ctx.account_id, ctx.region, cluster, tid), change, cached=plane.index.record
-    )
+    checked = list(errs)
+    outcome = list(errs)
+    try:
+        rec = await TaskRecords(plane.records).change(
+            ecs_keys.task(ctx.account_id, ctx.region, cluster, tid), change, cached=plane.index.record
+        )
+    except AwsError as exc:
+        return None, [exc] * len(reports)
     if rec is None:
-        raise errors.client_exception(TASK_NOT_FOUND)
+        return None, [errors.client_exception(TASK_NOT_FOUND)] * len(reports)
     await plane.written(rec.mod_revision)
-    return rec
+    return rec, outcome
 
 
 def _container(change: dict[str, Any]) -> Doc:

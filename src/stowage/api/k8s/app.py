@@ -17,6 +17,7 @@ import logging
 from stowage.api.k8s import discovery, handlers
 from stowage.api.k8s.context import ApiContext
 from stowage.api.k8s.http import Receive, Request, Scope, Send, send_error, send_json
+from stowage.api.k8s.pod_logs import serve_log
 from stowage.api.k8s.registry import ResourceType
 from stowage.api.k8s.watch import serve_watch
 from stowage.model.k8s.errors import K8sError
@@ -135,6 +136,8 @@ class K8sApp:
         sub = rest[2] if len(rest) > 2 else ""
         if sub and rt.subresource(sub) is None:
             raise K8sError(404, "NotFound", "the server could not find the requested resource")
+        if sub == "log" and request.method != "GET":
+            raise handlers.method_not_allowed(request.method)
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             await request.read_body()
         reply = await self._dispatch(request, rt, namespace, name, sub=sub, send=send)
@@ -176,6 +179,9 @@ class K8sApp:
                 )
             raise handlers.method_not_allowed(method)
         if method == "GET":
+            if sub == "log":
+                await serve_log(ctx, rt, ns, name, request=request, send=send)
+                return None
             if request.flag("watch"):
                 request.query["fieldSelector"] = f"metadata.name={name}"
                 await serve_watch(ctx, rt, namespace if rt.namespaced else None, request, send)

@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi
 from stowage.api.k8s.registry import Registry
+from stowage.logstore import LogStore
+from stowage.logstore.model import Owner
 from stowage.model.k8s.schema import Schemas
+
+
+@dataclass(frozen=True)
+class PodLogSource:
+    """Where ``pods/log`` reads: the Logs API's store, as the account that owns the pods."""
+
+    logstore: LogStore
+    owner: Owner
+    space: str
+    """The Kubernetes object space (``local``) the log group names carry."""
 
 
 @dataclass
@@ -19,5 +31,6 @@ class ApiContext:
     openapi: OpenApi
     watch_bookmark_interval: float = 5.0
     default_watch_timeout: float = 1800.0
+    pod_logs: PodLogSource | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set at shutdown: open watches end at once instead of holding the exit."""

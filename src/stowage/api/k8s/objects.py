@@ -156,7 +156,8 @@ class ObjectService:
                 return current
             self._prepare(rt, new, name)
             new_meta = new["metadata"]
-            if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
+            finished = not new_meta.get("finalizers") and not rt.graceful_delete
+            if new_meta.get("deletionTimestamp") and finished:
                 rev = await self.objects.delete(key, current.revision)
                 if rev is None:
                     if wanted:
@@ -194,6 +195,14 @@ class ObjectService:
             meta["generation"] = int(old_meta.get("generation") or 1) + 1
         old_cmp = {**old, "metadata": {k: v for k, v in old_meta.items() if k != "resourceVersion"}}
         return old if new == old_cmp else new
+
+    @staticmethod
+    def _grace(rt: ResourceType, obj: Obj, given: int | None) -> int:
+        """Seconds of graceful deletion for ``obj`` (0: delete now)."""
+        if rt.graceful_delete is None:
+            return 0
+        default = rt.graceful_delete(obj)
+        return 0 if default == 0 else (max(0, given) if given is not None else default)
 
     async def delete(
         self,
@@ -234,7 +243,18 @@ class ObjectService:
                 if written is None:
                     continue
                 return self.served(rt, written.obj), False
-            if finalizers:
+            grace = self._grace(rt, obj, grace_seconds)
+            if grace and not meta.get("deletionTimestamp"):
+                # graceful: the controller that runs the object finishes the deletion
+                if finalizers:
+                    meta["finalizers"] = finalizers
+                meta["deletionTimestamp"] = rfc3339(self.clock() + grace)
+                meta["deletionGracePeriodSeconds"] = grace
+                written = await self.objects.replace(key, self.stored(rt, obj), current.revision)
+                if written is None:
+                    continue
+                return self.served(rt, written.obj), False
+            if finalizers or (grace and meta.get("deletionTimestamp")):
                 if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or []):
                     return obj, False
                 meta["finalizers"] = finalizers

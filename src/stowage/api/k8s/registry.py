@@ -79,6 +79,10 @@ class ResourceType:
     """Store objects under another group's keys (one resource served in two groups)."""
     to_storage: Callable[[Obj], Obj] | None = None
     from_storage: Callable[[Obj], Obj] | None = None
+    graceful_delete: Callable[[Obj], int] | None = None
+    """For kinds a controller must finish deleting (pods): the grace period (seconds) a DELETE
+    without ``gracePeriodSeconds`` gets; 0 deletes at once. A graceful DELETE only sets
+    ``deletionTimestamp``; the controller removes the object when it is done."""
 
     @property
     def api_version(self) -> str:

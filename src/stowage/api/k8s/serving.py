@@ -18,12 +18,13 @@ import uvicorn
 
 from stowage.api.k8s.app import K8sApp
 from stowage.api.k8s.builtin import BUILTIN
-from stowage.api.k8s.context import ApiContext
+from stowage.api.k8s.context import ApiContext, PodLogSource
 from stowage.api.k8s.controllers import BuiltinControllers
 from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi, load_schemas
 from stowage.api.k8s.pki import ensure_credentials, write_kubeconfig
 from stowage.api.k8s.registry import Registry
+from stowage.api.k8s.workloads import WORKLOADS
 from stowage.resources.k8s_objects import K8sObjects
 from stowage.store.base import Store
 
@@ -39,12 +40,14 @@ class K8sListenerConfig:
     port: int = DEFAULT_K8S_PORT
 
 
-def build_api(store: Store, token: str) -> tuple[K8sApp, BuiltinControllers]:
+def build_api(
+    store: Store, token: str, pod_logs: PodLogSource | None = None
+) -> tuple[K8sApp, BuiltinControllers]:
     """The app and its controllers over ``store`` (no listener: tests can mount it anywhere)."""
-    registry = Registry(BUILTIN)
+    registry = Registry((*BUILTIN, *WORKLOADS))
     schemas = load_schemas()
     service = ObjectService(K8sObjects(store))
-    ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas))
+    ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas), pod_logs=pod_logs)
     return K8sApp(ctx, token), BuiltinControllers(service, registry)
 
 
@@ -57,9 +60,10 @@ class _Quiet(uvicorn.Server):
 
 
 class K8sListener:
-    def __init__(self, config: K8sListenerConfig, store: Store) -> None:
+    def __init__(self, config: K8sListenerConfig, store: Store, pod_logs: PodLogSource | None = None) -> None:
         self.config = config
         self.store = store
+        self.pod_logs = pod_logs
         self.port = config.port
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -69,7 +73,7 @@ class K8sListener:
     async def start(self) -> None:
         cfg = self.config
         creds = ensure_credentials(cfg.data_dir, cfg.host)
-        app, controllers = build_api(self.store, creds.token)
+        app, controllers = build_api(self.store, creds.token, self.pod_logs)
         self._app = app
         family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

@@ -28,6 +28,8 @@ from stowage.store.base import Compacted, EventType, StoreError
 log = logging.getLogger("stowage.controllers.services")
 
 WORKERS = 4
+COALESCE_MIN = 0.05
+COALESCE_MAX = 1.0
 
 
 class ServiceController:
@@ -51,11 +53,23 @@ class ServiceController:
         self.tracker = ServiceTasks(index, self._service_changed, self._cluster_changed)
         self.sync = ServiceSync(records, index, launcher, clock=clock, config=self.config)
         self._failures: dict[str, int] = {}
+        self._cost: dict[str, float] = {}
+        """Seconds the last sync of each key took (how long its task changes coalesce)."""
         self._loops: list[asyncio.Task[None]] = []
 
     # -- feeds ------------------------------------------------------------------------------
     def _service_changed(self, ref: ServiceRef) -> None:
-        self.queue.add(ecs_keys.service(*ref))
+        # Task changes arrive by the thousand during a big step; coalesce them: the key syncs
+        # a while after the first change, once for all that arrived meanwhile. The wait is what
+        # the last sync of the key cost, so the controller spends about half of the event loop
+        # on one busy service at most, and the agents' reports get the rest.
+        # A cheap service (its last sync under COALESCE_MIN) syncs at once, as before.
+        key = ecs_keys.service(*ref)
+        cost = self._cost.get(key, 0.0)
+        if cost < COALESCE_MIN:
+            self.queue.add(key)
+        else:
+            self.queue.add_after(key, min(COALESCE_MAX, cost))
 
     def _cluster_changed(self, ref: tuple[str, str, str]) -> None:
         prefix = ecs_keys.services(*ref)
@@ -108,6 +122,7 @@ class ServiceController:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            t0 = time.perf_counter()
             try:
                 again = await self.sync.sync(key, self.tasks_of(key))
                 self._failures.pop(key, None)
@@ -124,6 +139,10 @@ class ServiceController:
                 self.queue.add_after(key, min(0.1 * 2**n, 30.0))
             finally:
                 self.queue.done(key)
+                took = time.perf_counter() - t0
+                self._cost[key] = took
+                if took > 2.0:
+                    log.info("sync of %s took %.2fs", key, took)
 
     async def start(self) -> None:
         await self.index.ready.wait()

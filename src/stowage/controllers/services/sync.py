@@ -16,6 +16,7 @@ complete deployments and drop drained ones; events.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import logging
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.controllers.services import breaker
+from stowage.controllers.services.breaker import SCHEDULER
 from stowage.controllers.services.launcher import Launcher
 from stowage.controllers.services.tracker import ServiceRef
 from stowage.model import container_instances as ci
@@ -38,10 +41,10 @@ from stowage.store.base import Compare
 
 log = logging.getLogger("stowage.controllers.services")
 
-FAILED_REASON = "ECS deployment circuit breaker: tasks failed to start."
-SCHEDULER = "ServiceSchedulerInitiated"
 MAX_BACKOFF = 60.0
 INACTIVE_RETENTION = 3600.0
+STOP_BATCH = 500
+"""Stop requests in flight at once (one sync may stop thousands of tasks in a rollout)."""
 
 
 @dataclass
@@ -176,6 +179,7 @@ class ServiceSync:
 
     def _classify(self, doc: Doc, tasks: list[Record]) -> _Classified:
         out = _Classified()
+        seen: dict[str, Doc | None] = {}
         owners = {o: dep["id"] for dep in doc.get("deployments", []) for o in dep.get("_owns", [dep["id"]])}
         for t in tasks:
             if t.doc.get("lastStatus") == task_model.STOPPED:
@@ -185,7 +189,12 @@ class ServiceSync:
                 out.orphans.append(t)
                 continue
             out.owner[t.key] = owner
-            inst = self._instance(t.key, t.doc)
+            # thousands of tasks share a few hundred instances: look each one up once
+            iid = str(t.doc.get("_instance"))
+            if iid in seen:
+                inst = seen[iid]
+            else:
+                inst = seen[iid] = self._instance(t.key, t.doc)
             if inst is None or inst.get("status") == ci.INACTIVE or not inst.get("agentConnected", True):
                 out.lost.append(t)
                 continue
@@ -210,10 +219,10 @@ class ServiceSync:
         await self._stop(
             [t for t in c.lost + c.orphans if t.doc.get("desiredStatus") != task_model.STOPPED], None, now
         )
-        self._count_failures(doc, tasks)
+        breaker.count_failures(doc, tasks)
         prim = model.primary(doc)
         assert prim is not None
-        self._circuit_breaker(doc, events, now)
+        breaker.trip(doc, events, now)
         prim = model.primary(doc)
         assert prim is not None
         # Unhealthy tasks past their grace period are replaced.
@@ -226,6 +235,10 @@ class ServiceSync:
             and now - float(t.doc.get("startedAt") or now) >= grace
         ]
         if sick:
+            for t in sick:
+                events.append(
+                    f"(service {name}) (task {_short(t.doc['taskArn'])}) failed container health checks."
+                )
             await self._stop(sick, "Task failed container health checks", now, failed=True)
             c.live = [t for t in c.live if t not in sick]
             again = grace or 1.0
@@ -370,105 +383,35 @@ class ServiceSync:
     async def _stop(
         self, tasks: list[Record], reason: str | None, now: float, *, failed: bool = False
     ) -> list[Record]:
-        done: list[Record] = []
-        for t in tasks:
+        """Ask ``tasks`` to stop. Each is its own compare-and-swap on the copy the index holds
+        (no read first), and they are issued together, a bounded number at a time, so the
+        store's writer commits them in a few group commits instead of one round trip each."""
 
-            def change(d: Doc) -> Doc | None:
-                new = task_model.stop_requested(d, reason or "Service was deleted", now, SCHEDULER)
-                if new is not None and failed:
-                    new["_serviceFailure"] = True
-                return new
+        def change(d: Doc) -> Doc | None:
+            new = task_model.stop_requested(d, reason or "Service was deleted", now, SCHEDULER)
+            if new is not None and failed:
+                new["_serviceFailure"] = True
+            return new
 
-            rec = await self.tasks.change(t.key, change)
+        async def one(t: Record) -> Record | None:
+            rec = await self.tasks.change(t.key, change, cached=self.index.record)
             if rec is None:
-                continue
+                return None
             if self._lost(rec) and rec.doc.get("lastStatus") != task_model.STOPPED:
                 inst = self._instance(rec.key, rec.doc)
                 if inst is None or inst.get("status") == ci.INACTIVE:
                     # No agent will ever stop it: stop it here (as StopTask does).
                     rec = await self.tasks.change(rec.key, functools.partial(_orphan_stopped, now=now)) or rec
-            done.append(rec)
+            return rec
+
+        done: list[Record] = []
+        for i in range(0, len(tasks), STOP_BATCH):
+            for rec in await asyncio.gather(*(one(t) for t in tasks[i : i + STOP_BATCH])):
+                if rec is not None:
+                    done.append(rec)
         if done:
             await self.index.caught_up(max(t.mod_revision for t in done))
         return done
-
-    def _count_failures(self, doc: Doc, tasks: list[Record]) -> None:
-        """``failedTasks`` of the PRIMARY deployment: its own tasks that stopped without the
-        scheduler asking (the container exited, failed to start) or that failed their health
-        checks. Kept as the highest count seen (stopped tasks are reaped later)."""
-        prim = next(d for d in doc["deployments"] if d["status"] == model.PRIMARY)
-        failed = 0
-        for t in tasks:
-            d = t.doc
-            if d.get("startedBy") != prim["id"] or d.get("lastStatus") != task_model.STOPPED:
-                continue
-            if d.get("_serviceFailure") or (d.get("stopCode") not in (SCHEDULER, "UserInitiated")):
-                failed += 1
-        prim["failedTasks"] = max(int(prim.get("failedTasks", 0)), failed)
-
-    def _circuit_breaker(self, doc: Doc, events: list[str], now: float) -> None:
-        enabled, rollback = model.circuit_breaker(doc)
-        prim = next(d for d in doc["deployments"] if d["status"] == model.PRIMARY)
-        if not enabled or prim.get("rolloutState") != model.IN_PROGRESS:
-            return
-        cb = (doc.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
-        threshold = dm.failure_threshold(int(doc.get("desiredCount", 0)), cb.get("thresholdConfiguration"))
-        sd = self._sd(doc, prim)
-        if sd is not None:
-            sd["deploymentCircuitBreaker"]["failureCount"] = prim["failedTasks"]
-        if prim["failedTasks"] < threshold:
-            return
-        name = doc["serviceName"]
-        prim["rolloutState"] = model.FAILED
-        prim["rolloutStateReason"] = FAILED_REASON
-        prim["updatedAt"] = now
-        events.append(f"(service {name}) (deployment {prim['id']}) deployment failed: tasks failed to start.")
-        target = doc.get("_lastCompleted")
-        if sd is not None:
-            sd["deploymentCircuitBreaker"]["status"] = "TRIGGERED"
-            sd["updatedAt"] = now
-        if not rollback or not target or target.get("taskDefinition") is None:
-            if sd is not None:
-                sd["status"] = "STOPPED"
-                sd["statusReason"] = FAILED_REASON
-                sd["stoppedAt"] = sd["finishedAt"] = now
-            return
-        # Roll back: a new PRIMARY deployment of the last completed configuration, adopting
-        # that deployment's tasks if it is still draining; the failed one becomes ACTIVE.
-        prim["status"] = model.ACTIVE
-        old = next((d for d in doc["deployments"] if d["id"] == target["id"]), None)
-        owns = list(old.get("_owns", [])) if old is not None else []
-        doc["deployments"] = [d for d in doc["deployments"] if old is None or d["id"] != old["id"]]
-        for member in ("taskDefinition", "networkConfiguration", "launchType"):
-            if target.get(member) is not None:
-                doc[member] = target[member]
-        back = model.new_deployment(
-            doc,
-            now=now,
-            rev_id=target["rev"],
-            sd_id=prim["_sd"],
-            owns=owns,
-            reason=f"ECS deployment circuit breaker: rolling back to deploymentId {target['id']}.",
-        )
-        doc["deployments"].insert(0, back)
-        events.append(f"(service {name}) rolling back to deployment {target['id']}.")
-        if sd is not None:
-            sd["status"] = "ROLLBACK_IN_PROGRESS"
-            sd["rollback"] = {
-                "reason": FAILED_REASON,
-                "startedAt": now,
-                "serviceRevisionArn": sd["targetServiceRevision"]["arn"].rsplit("/", 1)[0]
-                + "/"
-                + target["rev"],
-            }
-
-    @staticmethod
-    def _sd(doc: Doc, dep: Doc) -> Doc | None:
-        for sd in doc.get("_serviceDeployments") or []:
-            if sd["serviceDeploymentArn"].endswith("/" + str(dep.get("_sd"))):
-                found: Doc = sd  # edited in place
-                return found
-        return None
 
     def _recount(self, doc: Doc, c: _Classified, desired: int, now: float, events: list[str]) -> None:
         name = doc["serviceName"]
@@ -499,7 +442,7 @@ class ServiceSync:
         doc["deployments"] = keep
         doc["runningCount"] = sum(d["runningCount"] for d in keep)
         doc["pendingCount"] = sum(d["pendingCount"] for d in keep)
-        sd = self._sd(doc, prim)
+        sd = breaker.service_deployment(doc, prim)
         if sd is not None:
             sd["targetServiceRevision"].update(
                 requestedTaskCount=desired,

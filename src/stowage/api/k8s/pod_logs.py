@@ -1,0 +1,153 @@
+"""``GET pods/<name>/log``: a container's output, read from the Logs API's store.
+
+The control plane cannot reach a remote host's engine, and every pod container is shipped by
+its agent with the ``awslogs`` driver (``model/k8s/pods.py``: group ``/k8s/<space>/<namespace>``,
+stream ``<pod>/<container>/<task id>``), so ``kubectl logs`` reads the same events
+``aws logs get-log-events`` does. Lines arrive after the agent's flush interval (a second by
+default), not at once. ``follow`` polls the stream until the pod stops or the client leaves;
+``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps`` and ``limitBytes`` are honoured.
+``previous`` answers 400: one task's stream holds every restart of a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from stowage.api.k8s.context import ApiContext, PodLogSource
+from stowage.api.k8s.http import Request, Send
+from stowage.api.k8s.registry import ResourceType
+from stowage.logstore import StreamNotFound
+from stowage.logstore.model import GroupNotFound, Position, StoredEvent
+from stowage.model.k8s import errors
+from stowage.model.k8s.errors import K8sError
+from stowage.model.k8s.meta import parse_rfc3339
+from stowage.model.k8s.pods import log_group, log_stream, task_id_of
+
+Obj = dict[str, Any]
+POLL = 0.5
+_TERMINAL = ("Succeeded", "Failed")
+
+
+def _pick_container(pod: Obj, wanted: str | None) -> str:
+    name = str((pod.get("metadata") or {}).get("name", ""))
+    containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+    if wanted:
+        if wanted not in containers:
+            raise errors.bad_request(f"container {wanted} is not valid for pod {name}")
+        return wanted
+    if len(containers) != 1:
+        raise errors.bad_request(
+            f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+        )
+    return containers[0]
+
+
+def _check_started(pod: Obj, container: str) -> None:
+    name = (pod.get("metadata") or {}).get("name", "")
+    for s in (pod.get("status") or {}).get("containerStatuses") or []:
+        if s.get("name") == container and s.get("containerID"):
+            return
+        waiting = ((s.get("state") or {}).get("waiting") or {}) if s.get("name") == container else {}
+        if waiting:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: {waiting.get("reason", "")}'
+            )
+    raise errors.bad_request(
+        f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+    )
+
+
+def _line(event: StoredEvent, timestamps: bool) -> bytes:
+    text = event.message if event.message.endswith("\n") else event.message + "\n"
+    if timestamps:
+        ms = event.timestamp
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}000000Z"
+        text = f"{stamp} {text}"
+    return text.encode()
+
+
+async def serve_log(
+    ctx: ApiContext, rt: ResourceType, ns: str, name: str, *, request: Request, send: Send
+) -> None:
+    source: PodLogSource | None = ctx.pod_logs
+    if request.flag("previous"):
+        raise errors.bad_request("previous terminated container logs are not kept apart: omit --previous")
+    found = await ctx.service.get(rt, ns, name)
+    pod = found.obj
+    container = _pick_container(pod, request.query.get("container"))
+    _check_started(pod, container)
+    if source is None:
+        raise K8sError(503, "ServiceUnavailable", "pod logs are not available on this API server")
+    uid = str((pod.get("metadata") or {}).get("uid", ""))
+    group = log_group(source.space, ns)
+    stream = log_stream(name, container, task_id_of(uid))
+    start_ms: int | None = None
+    since = request.int_param("sinceSeconds")
+    if since is not None:
+        start_ms = int((time.time() - since) * 1000)
+    since_time = request.query.get("sinceTime")
+    if since_time:
+        parsed = parse_rfc3339(since_time)
+        start_ms = int(parsed * 1000) if parsed is not None else start_ms
+    tail = request.int_param("tailLines")
+    limit_bytes = request.int_param("limitBytes")
+    timestamps = request.flag("timestamps")
+    follow = request.flag("follow")
+
+    async def read(cursor: Position | None) -> list[StoredEvent]:
+        try:
+            return await source.logstore.read_stream(
+                source.owner, group, stream, start=start_ms, cursor=cursor, limit=10_000, max_bytes=8 << 20
+            )
+        except (StreamNotFound, GroupNotFound):
+            return []
+
+    events = await read(None)
+    if tail is not None:
+        events = events[-tail:] if tail > 0 else []
+    headers = [(b"content-type", b"text/plain"), (b"transfer-encoding", b"chunked")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    sent = 0
+
+    async def emit(batch: list[StoredEvent]) -> bool:
+        nonlocal sent
+        body = b"".join(_line(e, timestamps) for e in batch)
+        if limit_bytes is not None and sent + len(body) > limit_bytes:
+            body = body[: max(0, limit_bytes - sent)]
+        sent += len(body)
+        if body:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        return limit_bytes is None or sent < limit_bytes
+
+    cursor = events[-1].position if events else None
+    going = await emit(events)
+    while follow and going and not ctx.closing.is_set():
+        done = await _pod_done(ctx, rt, ns, name, uid)
+        if await _disconnected(request):
+            break
+        batch = await read(cursor)
+        if batch:
+            cursor = batch[-1].position
+            going = await emit(batch)
+            continue
+        if done:
+            break
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pod_done(ctx: ApiContext, rt: ResourceType, ns: str, name: str, uid: str) -> bool:
+    found = await ctx.service.objects.get(ctx.service.key(rt, ns, name))
+    if found is None or (found.obj.get("metadata") or {}).get("uid") != uid:
+        return True
+    return (found.obj.get("status") or {}).get("phase") in _TERMINAL
+
+
+async def _disconnected(request: Request) -> bool:
+    """Wait one poll interval for the client to leave; True if it did."""
+    try:
+        message = await asyncio.wait_for(request.receive(), POLL)
+    except TimeoutError:
+        return False
+    return bool(message.get("type") == "http.disconnect")
