@@ -34,9 +34,9 @@ from tests.support.server import (  # noqa: E402
     ACCESS_KEY_ID,
     REGION,
     SECRET_ACCESS_KEY,
-    ServerProcess,
     start_server,
 )
+from tests.support.simulator import read_summary, start_simulator  # noqa: E402
 
 from stowage.client import ApiError, ControlPlaneClients  # noqa: E402
 
@@ -50,24 +50,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start_simulator(server: ServerProcess, hosts: int, state_dir: Path) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable, "-m", "stowage.cli.main", "simulate",
-        "--endpoint", server.endpoint, "--cluster", CLUSTER, "--hosts", str(hosts),
-        "--state-dir", str(state_dir),
-    ]  # fmt: skip
-    env = {**server.env(), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
-def wait_registered(sim: subprocess.Popen[str]) -> str:
-    assert sim.stdout is not None
-    for line in sim.stdout:
-        if line.startswith("simulate:") and "registered" in line:
-            return line.strip()
-    raise RuntimeError(f"the simulator exited ({sim.wait()}) before registering its hosts")
 
 
 async def running_count(ecs: Any) -> int:
@@ -149,8 +131,8 @@ def main() -> int:
     sim: subprocess.Popen[str] | None = None
     try:
         t0 = time.perf_counter()
-        sim = start_simulator(server, args.hosts, tmp / "hosts")
-        summary = wait_registered(sim)
+        sim = start_simulator(server, CLUSTER, args.hosts, str(tmp / "hosts"))
+        summary = read_summary(sim)
         print(f"{summary}  [{time.perf_counter() - t0:.1f}s with process start]", flush=True)
         assert server.proc is not None
         print(f"pids: server {server.proc.pid}, simulator {sim.pid}", flush=True)

@@ -39,33 +39,15 @@ from tests.support.server import (  # noqa: E402
     ACCESS_KEY_ID,
     REGION,
     SECRET_ACCESS_KEY,
-    ServerProcess,
     start_server,
 )
+from tests.support.simulator import read_summary, start_simulator  # noqa: E402
 
 from stowage.client import ControlPlaneClients  # noqa: E402
 
 CLUSTER = "bench-svc"
 SERVICE = "web"
 FAMILY = "bench-service"
-
-
-def start_simulator(server: ServerProcess, hosts: int, state_dir: Path) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable, "-m", "stowage.cli.main", "simulate",
-        "--endpoint", server.endpoint, "--cluster", CLUSTER, "--hosts", str(hosts),
-        "--state-dir", str(state_dir),
-    ]  # fmt: skip
-    env = {**server.env(), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
-def wait_registered(sim: subprocess.Popen[str]) -> str:
-    assert sim.stdout is not None
-    for line in sim.stdout:
-        if line.startswith("simulate:") and "registered" in line:
-            return line.strip()
-    raise RuntimeError(f"the simulator exited ({sim.wait()}) before registering its hosts")
 
 
 def load() -> str:
@@ -167,8 +149,8 @@ def main() -> int:
         server = start_server(tmp / "server")
         sim: subprocess.Popen[str] | None = None
         try:
-            sim = start_simulator(server, args.hosts, tmp / "hosts")
-            print(wait_registered(sim), flush=True)
+            sim = start_simulator(server, CLUSTER, args.hosts, str(tmp / "hosts"))
+            print(read_summary(sim), flush=True)
             assert server.proc is not None
             print(f"pids: server {server.proc.pid}, simulator {sim.pid}", flush=True)
             results = asyncio.run(drive(server.endpoint, args.tasks, args.limit, args.verbose))

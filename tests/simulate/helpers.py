@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.server import ServerProcess, start_server
+from tests.support.simulator import read_summary
+from tests.support.simulator import start_simulator as start_fleet
 
 HOSTS = 45
 ZONES = 3
@@ -31,24 +32,11 @@ class Sim:
 def start_simulator(
     server: ServerProcess, state_dir: str, hosts: int, *extra: str, cluster: str = CLUSTER
 ) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable, "-m", "stowage.cli.main", "simulate",
-        "--endpoint", server.endpoint, "--cluster", cluster, "--hosts", str(hosts),
+    return start_fleet(
+        server, cluster, hosts, state_dir,
         "--cpu", str(HOST_CPU), "--memory", str(HOST_MEMORY), "--zones", str(ZONES),
-        "--state-dir", state_dir, "--poll-wait", "5", "--stats-interval", "2", *extra,
-    ]  # fmt: skip
-    env = {**server.env(), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
-def read_summary(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("simulate:") and "registered" in line:
-            return line.strip()
-    raise RuntimeError(f"simulate exited with {proc.wait()}:\n{''.join(seen)[-3000:]}")
+        "--poll-wait", "5", "--stats-interval", "2", *extra,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="package")
