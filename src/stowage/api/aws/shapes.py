@@ -150,7 +150,7 @@ class InputCompiler:
             return _timestamp_in
         if t == "blob":
             return _blob_in
-        raise NotImplementedError(f"shape type {t} ({shape.name})")
+        raise ValueError(f"the protocol layer has no validator for shape type {t} ({shape.name})")
 
     def _structure(self, shape: StructureShape) -> Validator:
         members = {name: self.compile(m) for name, m in shape.members.items()}
