@@ -31,8 +31,10 @@ from stowage.api.ecs.service_launch import ServiceLauncher
 from stowage.api.k8s.context import PodLogSource
 from stowage.api.k8s.serving import DEFAULT_K8S_PORT, K8sListener, K8sListenerConfig
 from stowage.api.logs.service import logs_service
+from stowage.controllers.k8s.deployments import DeploymentController
 from stowage.controllers.k8s.pod_tasks import Backing
 from stowage.controllers.k8s.pods import PodController
+from stowage.controllers.k8s.replicasets import ReplicaSetController
 from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
 from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
@@ -156,6 +158,7 @@ class ControlPlane:
         self._background: list[asyncio.Task[None]] = []
         self.k8s: K8sListener | None = None
         self.pods: PodController | None = None
+        self.workloads: list[ReplicaSetController | DeploymentController] = []
 
     async def start(self) -> None:
         cfg = self.config
@@ -213,6 +216,14 @@ class ControlPlane:
             # pods run as ECS tasks of the backing cluster; its instances are the nodes
             self.pods = PodController(K8sObjects(self.store), self.tasks, backing)
             await self.pods.start()
+            # Deployment -> ReplicaSet -> Pod: level-triggered controllers over the same store
+            k8s_objects = K8sObjects(self.store)
+            self.workloads = [
+                ReplicaSetController(k8s_objects, backing.space),
+                DeploymentController(k8s_objects, backing.space),
+            ]
+            for controller in self.workloads:
+                await controller.start()
         # Everything loaded so far (models, compiled shapes, the first index) lives as long as
         # the process: keep it out of the collector's generations.
         gc.collect()
@@ -227,6 +238,8 @@ class ControlPlane:
             self.k8s.begin_shutdown()
 
     async def stop(self) -> None:
+        for controller in self.workloads:
+            await controller.stop()
         if self.pods is not None:
             await self.pods.stop()
         if self.k8s is not None:

@@ -15,6 +15,7 @@ import hmac
 import logging
 
 from stowage.api.k8s import discovery, handlers
+from stowage.api.k8s.apps import serve_scale
 from stowage.api.k8s.context import ApiContext
 from stowage.api.k8s.http import Receive, Request, Scope, Send, send_error, send_json
 from stowage.api.k8s.pod_logs import serve_log
@@ -178,6 +179,8 @@ class K8sApp:
                     ctx, rt, namespace if rt.namespaced else None, request
                 )
             raise handlers.method_not_allowed(method)
+        if sub == "scale":
+            return await serve_scale(ctx, rt, ns, name, request)
         if method == "GET":
             if sub == "log":
                 await serve_log(ctx, rt, ns, name, request=request, send=send)

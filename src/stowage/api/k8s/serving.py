@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from stowage.api.k8s.app import K8sApp
+from stowage.api.k8s.apps import APPS
 from stowage.api.k8s.builtin import BUILTIN
 from stowage.api.k8s.context import ApiContext, PodLogSource
 from stowage.api.k8s.controllers import BuiltinControllers
@@ -44,7 +45,7 @@ def build_api(
     store: Store, token: str, pod_logs: PodLogSource | None = None
 ) -> tuple[K8sApp, BuiltinControllers]:
     """The app and its controllers over ``store`` (no listener: tests can mount it anywhere)."""
-    registry = Registry((*BUILTIN, *WORKLOADS))
+    registry = Registry((*BUILTIN, *WORKLOADS, *APPS))
     schemas = load_schemas()
     service = ObjectService(K8sObjects(store))
     ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas), pod_logs=pod_logs)
