@@ -88,6 +88,10 @@ class DockerRuntime:
 
     def __init__(self, client: aiodocker.Docker) -> None:
         self._docker = client
+        # Docker's CheckDuplicate is best effort: two concurrent creates of one name can make
+        # two networks, and a name that matches two is then refused at container start. One
+        # create per name at a time, in this process.
+        self._network_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     async def connect(cls, url: str | None = None) -> DockerRuntime:
@@ -350,6 +354,13 @@ class DockerRuntime:
 
     async def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
         found = await self._network(spec.name)
+        if found is not None:
+            return found
+        async with self._network_locks.setdefault(spec.name, asyncio.Lock()):
+            return await self._create_network(spec)
+
+    async def _create_network(self, spec: NetworkSpec) -> NetworkInfo:
+        found = await self._network(spec.name)  # another caller may have made it meanwhile
         if found is not None:
             return found
         ipam: JSON = {"Subnet": spec.subnet}
