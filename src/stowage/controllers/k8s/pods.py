@@ -32,6 +32,7 @@ from stowage.controllers.ecs_index import EcsIndex
 from stowage.controllers.k8s.nodes import NodeSync
 from stowage.controllers.k8s.objects import EventSpec, ObjectWriter
 from stowage.controllers.k8s.pod_tasks import Backing, build_task, placement_request, pod_of
+from stowage.controllers.k8s.worker import work
 from stowage.controllers.placement import ClusterChanged
 from stowage.controllers.services.queue import WorkQueue
 from stowage.controllers.task_plane import TaskPlane
@@ -106,7 +107,6 @@ class PodController:
         """pod key -> task key, from the index's change feed."""
         self.pod_keys: set[str] = set()
         self.unscheduled: set[str] = set()
-        self._failures: dict[str, int] = {}
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -118,7 +118,10 @@ class PodController:
             self.queue.add(NODE_KEY + key)
         self._loops.append(asyncio.create_task(self._watch(), name="k8s-pods-watch"))
         self._loops.append(asyncio.create_task(self._resync(), name="k8s-pods-resync"))
-        self._loops.extend(asyncio.create_task(self._work(), name=f"k8s-pods-{i}") for i in range(WORKERS))
+        self._loops.extend(
+            asyncio.create_task(work(self.queue, self.sync, "pod"), name=f"k8s-pods-{i}")
+            for i in range(WORKERS)
+        )
         with contextlib.suppress(StoreError):
             await self.nodes.sync_all()
 
@@ -190,22 +193,6 @@ class PodController:
         while True:
             await asyncio.sleep(RESYNC)
             self.reset()
-
-    async def _work(self) -> None:
-        while True:
-            key = await self.queue.get()
-            try:
-                await self.sync(key)
-                self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                n = self._failures[key] = self._failures.get(key, 0) + 1
-                level = logging.WARNING if isinstance(exc, StoreError) else logging.ERROR
-                log.log(level, "pod sync %s failed (attempt %d)", key, n, exc_info=level == logging.ERROR)
-                self.queue.add_after(key, min(30.0, 0.2 * 2**n))
-            finally:
-                self.queue.done(key)
 
     # -- one sync ------------------------------------------------------------------------------------
     async def sync(self, key: str) -> None:

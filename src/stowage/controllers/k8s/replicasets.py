@@ -14,6 +14,7 @@ collector (owner references).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stowage.controllers.k8s.objects import EventSpec, ObjectWriter
+from stowage.controllers.k8s.worker import work
 from stowage.controllers.services.queue import WorkQueue
 from stowage.model.k8s import replicasets as rsm
 from stowage.model.k8s.meta import generated_suffix, new_uid, rfc3339
@@ -44,8 +46,10 @@ RESYNC = 30.0
 MAX_RETRIES = 16
 
 
-class Reconciler:
-    """List+watch of some prefixes into a keyed work queue, and workers that call ``sync``."""
+class Reconciler(abc.ABC):
+    """List+watch of some prefixes into a keyed work queue, and workers that call ``sync``.
+    A controller says what it watches (``prefixes``), which keys a change concerns
+    (``keys_for``) and how one key is brought to its desired state (``sync``)."""
 
     name = "reconciler"
     workers = 2
@@ -57,25 +61,27 @@ class Reconciler:
         self.queue = WorkQueue()
         self.writer = ObjectWriter(objects, space, clock)
         self.keys: set[str] = set()
-        self._failures: dict[str, int] = {}
         self._loops: list[asyncio.Task[None]] = []
 
+    @abc.abstractmethod
     def prefixes(self) -> list[str]:
-        raise NotImplementedError
+        """The store prefixes to list and watch."""
 
+    @abc.abstractmethod
     def keys_for(self, ev: Event) -> list[str]:
         """The keys to sync after a change under one of ``prefixes``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def sync(self, key: str) -> None:
-        raise NotImplementedError
+        """Bring one key to its desired state; level-triggered, safe to run again."""
 
     async def start(self) -> None:
         for prefix in self.prefixes():
             self._loops.append(asyncio.create_task(self._watch(prefix), name=f"k8s-{self.name}-watch"))
         self._loops.append(asyncio.create_task(self._resync(), name=f"k8s-{self.name}-resync"))
         self._loops.extend(
-            asyncio.create_task(self._work(), name=f"k8s-{self.name}-{i}") for i in range(self.workers)
+            asyncio.create_task(work(self.queue, self.sync, self.name), name=f"k8s-{self.name}-{i}")
+            for i in range(self.workers)
         )
 
     async def stop(self) -> None:
@@ -112,29 +118,6 @@ class Reconciler:
             await asyncio.sleep(RESYNC)
             for key in list(self.keys):
                 self.queue.add(key)
-
-    async def _work(self) -> None:
-        while True:
-            key = await self.queue.get()
-            try:
-                await self.sync(key)
-                self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                n = self._failures[key] = self._failures.get(key, 0) + 1
-                level = logging.WARNING if isinstance(exc, StoreError) else logging.ERROR
-                log.log(
-                    level,
-                    "%s sync %s failed (attempt %d)",
-                    self.name,
-                    key,
-                    n,
-                    exc_info=level == logging.ERROR,
-                )
-                self.queue.add_after(key, min(30.0, 0.2 * 2**n))
-            finally:
-                self.queue.done(key)
 
     async def update(self, key: str, change: Callable[[Obj], Obj | None]) -> Obj | None:
         """Read-modify-write with retry; ``change`` returns None for no change."""
