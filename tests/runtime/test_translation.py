@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from datetime import datetime
 
 from stowage.runtime.awsvpc import pause_binary
 from stowage.runtime.base import (
@@ -15,7 +16,14 @@ from stowage.runtime.base import (
     PortBinding,
     Ulimit,
 )
-from stowage.runtime.docker_json import create_body, parse_event, parse_state, parse_stats, parse_time
+from stowage.runtime.docker_json import (
+    create_body,
+    engine_time,
+    parse_event,
+    parse_state,
+    parse_stats,
+    parse_time,
+)
 from stowage.runtime.docker_logs import read_log_lines
 from stowage.runtime.fake_program import read_program
 
@@ -140,3 +148,11 @@ def test_pause_binary_is_a_small_static_elf() -> None:
     elf = pause_binary("x86_64")
     assert elf[:4] == b"\x7fELF" and len(elf) < 200
     assert pause_binary("aarch64")[18] == 0xB7
+
+
+def test_engine_time_is_exact_to_the_microsecond() -> None:
+    # A float would print 1795000000.123456 as ...123456001 or ...123455999 (~240 ns steps).
+    moment = parse_time("2026-11-18T11:06:40.123456789Z")
+    assert moment is not None
+    assert engine_time(moment) == "1795000000.123456000"
+    assert engine_time(datetime(1970, 1, 1, 0, 0, 1, 5)) == "1.000005000"  # naive means UTC

@@ -46,7 +46,13 @@ from stowage.runtime.base import (
     NetworkSpec,
     RuntimeEvent,
 )
-from stowage.runtime.docker_json import create_body, parse_event, parse_state, parse_stats
+from stowage.runtime.docker_json import (
+    create_body,
+    engine_time,
+    parse_event,
+    parse_state,
+    parse_stats,
+)
 from stowage.runtime.docker_logs import read_log_lines
 
 JSON = dict[str, Any]
@@ -292,7 +298,7 @@ class DockerRuntime:
         tty = bool((info.get("Config") or {}).get("Tty"))
         params: JSON = {"stdout": True, "stderr": True, "timestamps": True, "follow": follow}
         if since is not None:
-            params["since"] = f"{since.timestamp():.9f}"
+            params["since"] = engine_time(since)
         with _engine_errors(f"logs of container {container_id}"):
             async with self._docker._query(
                 f"containers/{container_id}/logs", params=params, timeout=None
@@ -328,7 +334,7 @@ class DockerRuntime:
         filters = {"type": ["container"], **(_labels_filter(labels) if labels else {})}
         params: JSON = {"filters": filters}
         if since is not None:
-            params["since"] = f"{since.timestamp():.9f}"
+            params["since"] = engine_time(since)
         with _engine_errors("engine events"):
             async with self._docker._query("events", params=params, timeout=None) as resp:
                 while raw := await resp.content.readline():

@@ -28,6 +28,7 @@ from stowage.runtime.base import (
 JSON = dict[str, Any]
 
 _NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _ns(seconds: float) -> int:
@@ -157,6 +158,18 @@ def parse_time(value: object) -> datetime | None:
         text = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def engine_time(moment: datetime) -> str:
+    """`moment` as the engine's `since` parameter: exact Unix seconds with nanoseconds.
+
+    Not `f"{moment.timestamp():.9f}"`: a float near 1.8e9 s is only good to ~240 ns, and rounding
+    up past a log line's own timestamp would drop the very line asked for.
+    """
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    delta = aware - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    return f"{seconds}.{delta.microseconds:06d}000"
 
 
 def parse_state(data: JSON) -> ContainerState:
