@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stowage.agent.config import DEFAULT_AWSVPC_SUBNET, DEFAULT_PAUSE_IMAGE, AgentConfig
+from stowage.model.fargate import POOL_CLUSTER
 
 log = logging.getLogger("stowage.agent")
 
@@ -52,6 +53,11 @@ def _add_agent_options(p: argparse.ArgumentParser) -> None:
         "--endpoint", default=os.environ.get("STOWAGE_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     )
     p.add_argument("--cluster", default="default")
+    p.add_argument(
+        "--fargate",
+        action="store_true",
+        help="join the Fargate pool (serverless capacity for every cluster) instead of --cluster",
+    )
     p.add_argument(
         "--docker-host", default=os.environ.get("DOCKER_HOST"), help="engine URL (default: DOCKER_HOST)"
     )
@@ -116,7 +122,7 @@ async def _main(args: argparse.Namespace, *, handle_signals: bool = True) -> int
     version = await runtime.engine_version()
     region = region_from_env()
     config = AgentConfig(
-        cluster=args.cluster,
+        cluster=POOL_CLUSTER if args.fargate else args.cluster,
         state_dir=args.state_dir,
         region=region,
         availability_zone=args.availability_zone,

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--docker-host", default=_env("DOCKER_HOST"), help="the local agent's engine (default: DOCKER_HOST)"
     )
+    p.add_argument(
+        "--fargate-share",
+        type=float,
+        default=0.5,
+        help="share of this machine's CPU and memory given to the Fargate pool (0 disables it)",
+    )
 
     from stowage.cli.agent import add_agent_parser
 

@@ -1,5 +1,9 @@
 """``stowage up``: the all-in-one. The control plane and a local agent in one process.
 
+The machine is split between two agents on the same engine: one in cluster ``default`` (EC2
+launch type) and one in the Fargate pool (``--fargate-share``, half by default), so both
+``launchType EC2`` and ``FARGATE`` tasks run out of the box and never share capacity.
+
 The agent still talks to the control plane over HTTP on 127.0.0.1, exactly as a remote agent
 would; sharing the process only saves a second command. Without a reachable container engine
 the control plane runs alone and says how to get one.
@@ -11,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 
 from rich.console import Console
 from rich.panel import Panel
@@ -66,14 +71,36 @@ async def _local_agent(config: ServerConfig, args: argparse.Namespace) -> None:
         return
     cred = admin_credential(config)
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-    agent_args = agent_parser().parse_args(
-        [
-            "--endpoint", f"http://{host}:{config.port}",
-            "--cluster", "default",
-            "--state-dir", str(config.data_dir / "agent"),
-            "--access-key-id", cred.access_key_id,
-            "--secret-access-key", cred.secret_access_key,
-            *(["--docker-host", args.docker_host] if args.docker_host else []),
-        ]
-    )  # fmt: skip
-    await agent_main(agent_args, handle_signals=False)
+    common = [
+        "--endpoint", f"http://{host}:{config.port}",
+        "--access-key-id", cred.access_key_id,
+        "--secret-access-key", cred.secret_access_key,
+        *(["--docker-host", args.docker_host] if args.docker_host else []),
+    ]  # fmt: skip
+    share = min(max(float(args.fargate_share), 0.0), 1.0)
+    split = _split(share)
+    ec2 = ["--cluster", "default", "--state-dir", str(config.data_dir / "agent")]
+    pool = ["--fargate", "--state-dir", str(config.data_dir / "agent-fargate")]
+    agents = []
+    if split is None:
+        agents.append(agent_parser().parse_args([*common, *ec2]))
+    else:
+        (ec2_cpu, ec2_mem), (pool_cpu, pool_mem) = split
+        for own, cpu, mem in ((ec2, ec2_cpu, ec2_mem), (pool, pool_cpu, pool_mem)):
+            if cpu > 0 and mem > 0:
+                sizes = ["--cpu-units", str(cpu), "--memory-mib", str(mem)]
+                agents.append(agent_parser().parse_args([*common, *own, *sizes]))
+    await asyncio.gather(*(agent_main(a, handle_signals=False) for a in agents))
+
+
+def _split(share: float) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(cpu units, MiB) of the local EC2 agent and of the local Fargate pool host, splitting
+    this machine by ``share``; None when the pool is off (the EC2 agent takes it all)."""
+    from stowage.agent.host import host_memory_mib
+
+    if share <= 0:
+        return None
+    cpu = (os.cpu_count() or 1) * 1024
+    memory = host_memory_mib()
+    pool = (int(cpu * share), int(memory * share))
+    return (cpu - pool[0], memory - pool[1]), pool

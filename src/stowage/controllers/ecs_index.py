@@ -91,6 +91,8 @@ class EcsIndex:
     def __init__(self) -> None:
         self._closing = False
         self._tasks: dict[str, Record] = {}
+        self._unplaced: dict[str, Record] = {}
+        """Fargate tasks waiting for capacity (not STOPPED, no instance yet)."""
         self._slots: dict[str, Slot] = {}
         self._cluster_instances: dict[ClusterRef, set[str]] = {}
         self._counts: dict[ClusterRef, ClusterCounts] = {}
@@ -114,7 +116,7 @@ class EcsIndex:
         """Replace the contents with a fresh list taken at ``revision``. Slots (and their
         waiters) survive; every slot is touched so agents re-read after a re-list."""
         slots = self._slots
-        self._tasks, self._slots = {}, {}
+        self._tasks, self._slots, self._unplaced = {}, {}, {}
         self._cluster_instances, self._counts = {}, {}
         self._epoch += 1
         self._touched = {}
@@ -201,24 +203,37 @@ class EcsIndex:
         else:
             self._tasks[key] = rec
             self._count(counts, rec.doc, +1)
-        doc = (rec or old).doc  # type: ignore[union-attr]
-        instance_key = ecs_keys.container_instance(ref[0], ref[1], ref[2], doc["_instance"])
-        slot = self._slot(instance_key)
-        if old is not None:
+        old_key = None if old is None else ecs_keys.task_instance(key, old.doc)
+        new_key = None if rec is None else ecs_keys.task_instance(key, rec.doc)
+        if old is not None and old_key is not None:
+            slot = self._slot(old_key)
             _tally(slot, old.doc, -1)
-        if rec is None:
-            slot.tasks.pop(key, None)
-            slot.since.pop(key, None)
-        else:
+            if new_key != old_key:
+                slot.tasks.pop(key, None)
+                slot.since.pop(key, None)
+                slot.touch(revision)
+                slot.notify(revision)
+                self._mark(self._ref_of(old_key), old_key)
+        if rec is not None and new_key is not None:
+            slot = self._slot(new_key)
             slot.tasks[key] = rec
             slot.since.setdefault(key, rec.mod_revision)
             _tally(slot, rec.doc, +1)
-        slot.touch(revision)
-        if old is None or rec is None or _told(old.doc) != _told(rec.doc):
-            slot.notify(revision)
-        self._mark(ref, instance_key)
+            slot.touch(revision)
+            if old is None or old_key != new_key or _told(old.doc) != _told(rec.doc):
+                slot.notify(revision)
+            self._mark(self._ref_of(new_key), new_key)
+        if rec is not None and new_key is None and rec.doc.get("lastStatus") != task_model.STOPPED:
+            self._unplaced[key] = rec
+        else:
+            self._unplaced.pop(key, None)
         for listener in self._listeners:
             listener.task_changed(key, old, rec)
+
+    @staticmethod
+    def _ref_of(instance_key: str) -> ClusterRef:
+        parts = instance_key.split("/")
+        return parts[2], parts[3], parts[5]
 
     def _mark(self, ref: ClusterRef, instance_key: str) -> None:
         self._seq += 1
@@ -280,6 +295,10 @@ class EcsIndex:
             return task
         slot = self._slots.get(key)
         return None if slot is None else slot.instance
+
+    def unplaced(self) -> list[Record]:
+        """Fargate tasks waiting for capacity, oldest first."""
+        return sorted(self._unplaced.values(), key=lambda r: r.mod_revision)
 
     def tasks(self) -> list[Record]:
         return list(self._tasks.values())

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.controllers.fargate import FargateProvisioner
 from stowage.controllers.informer import EcsInformer
 from stowage.controllers.liveness import Liveness
 from stowage.controllers.placement import TaskPlacement
@@ -52,6 +53,7 @@ class TaskPlane:
         self.informer = EcsInformer(records.store, self.index)
         self.placement = TaskPlacement(records, self.index, rng)
         self.stats = StatsBook()
+        self.fargate = FargateProvisioner(records, self.index, self.placement, clock=clock, rng=rng)
         self.liveness = Liveness(records, self.index, clock=clock, timeout=self.config.agent_timeout)
         self.reaper = Reaper(
             records, self.index, self.stats, clock=clock, retention=self.config.stopped_retention
@@ -63,6 +65,7 @@ class TaskPlane:
         self._loops.append(asyncio.create_task(self.informer.run(), name="ecs-informer"))
         await self.index.ready.wait()
         self._loops.append(asyncio.create_task(self.liveness.run(self.config.liveness_interval)))
+        self._loops.append(asyncio.create_task(self.fargate.run(), name="fargate-provisioner"))
         self._loops.append(asyncio.create_task(self.reaper.run(self.config.reap_interval)))
 
     async def stop(self) -> None:

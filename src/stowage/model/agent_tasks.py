@@ -47,6 +47,9 @@ class TaskSpec:
     created_at: float = 0.0
     tags: list[dict[str, str]] = field(default_factory=list)
     enable_execute_command: bool = False
+    capacity_provider: str | None = None
+    """FARGATE or FARGATE_SPOT for a task on Fargate capacity (``launch_type`` is FARGATE then);
+    None on EC2. The agent isolates Fargate tasks (see docs/fargate.md)."""
     version: int = SPEC_VERSION
 
     def encode(self) -> str:

@@ -202,3 +202,37 @@ def scaling_attachment(cluster_arn: str, provider: Mapping[str, Any]) -> Doc | N
             {"name": "scalingPolicyName", "value": f"ECSManagedAutoScalingPolicy-{ident}"},
         ],
     }
+
+
+def distribute(strategy: Sequence[Mapping[str, Any]], existing: Mapping[str, int], count: int) -> list[str]:
+    """The provider of each of ``count`` new tasks under a checked ``strategy``, given the tasks
+    each provider already runs for the same caller (a service's tasks; nothing for RunTask).
+
+    ECS's rule: the provider with a ``base`` gets tasks until it has ``base``; after that each
+    task goes where it brings the providers closest to their ``weight`` shares, i.e. to the
+    provider with the fewest tasks beyond its base per unit of weight (ties: strategy order).
+    Providers of weight 0 get nothing beyond their base."""
+    counts = {str(i["capacityProvider"]): int(existing.get(str(i["capacityProvider"]), 0)) for i in strategy}
+    out: list[str] = []
+    for _ in range(count):
+        chosen: str | None = None
+        for item in strategy:
+            name = str(item["capacityProvider"])
+            if counts[name] < int(item.get("base", 0)):
+                chosen = name
+                break
+        if chosen is None:
+            best: tuple[float, int] | None = None
+            for order, item in enumerate(strategy):
+                name, weight = str(item["capacityProvider"]), int(item.get("weight", 0))
+                if weight <= 0 and len(strategy) > 1:
+                    continue
+                beyond = counts[name] - int(item.get("base", 0))
+                score = (beyond + 1) / max(weight, 1)
+                if best is None or (score, order) < best:
+                    best, chosen = (score, order), name
+        if chosen is None:  # every weight is 0 with one provider: ECS treats it as weight 1
+            chosen = str(strategy[0]["capacityProvider"])
+        counts[chosen] += 1
+        out.append(chosen)
+    return out

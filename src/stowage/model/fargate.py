@@ -88,3 +88,74 @@ def smallest_fitting(cpu: int, memory: int) -> tuple[int, int] | None:
 def price_per_hour(cpu: int, memory: int, vcpu_hour: float, gb_hour: float) -> float:
     """Hourly price of a size given per-vCPU-hour and per-GB-hour rates."""
     return cpu / 1024 * vcpu_hour + memory / 1024 * gb_hour
+
+
+# -- running on Fargate ---------------------------------------------------------------------
+POOL_CLUSTER = "stowage.fargate-pool"
+"""The cluster Fargate hosts register in. Its name has a dot, which ECS cluster names cannot
+have, so no user cluster can take it; it is left out of ListClusters."""
+
+PLATFORM_VERSION = "1.4.0"
+PLATFORM_VERSIONS = frozenset({"LATEST", PLATFORM_VERSION})
+DEFAULT_EPHEMERAL_GIB = 20
+MIN_EPHEMERAL_GIB = 21
+MAX_EPHEMERAL_GIB = 200
+ARCHITECTURES = {"X86_64": "x86_64", "ARM64": "arm64"}
+"""runtimePlatform.cpuArchitecture -> the host's ``ecs.cpu-architecture`` attribute value."""
+SPOT_INTERRUPTION = "SpotInterruption"
+SPOT_REASON = "Your Spot Task was interrupted."
+SPOT_WARNING_SECONDS = 120
+
+
+class FargateRequestError(ValueError):
+    """A RunTask/CreateService for Fargate that ECS rejects (InvalidParameterException)."""
+
+
+def platform_version(given: str | None) -> str:
+    """The platform version a Fargate task runs on (``LATEST`` and none mean the newest)."""
+    if given is None or given == "LATEST":
+        return PLATFORM_VERSION
+    if given not in PLATFORM_VERSIONS:
+        raise FargateRequestError(f"The specified platform version ({given}) does not exist.")
+    return given
+
+
+def architecture(td: dict[str, object]) -> str:
+    """The host ``ecs.cpu-architecture`` a task definition needs (x86_64 unless it says ARM64)."""
+    platform = td.get("runtimePlatform")
+    arch = platform.get("cpuArchitecture") if isinstance(platform, dict) else None
+    return ARCHITECTURES.get(str(arch or "X86_64"), "x86_64")
+
+
+def check_runtime_platform(td: dict[str, object]) -> None:
+    platform = td.get("runtimePlatform")
+    family = platform.get("operatingSystemFamily") if isinstance(platform, dict) else None
+    if family not in (None, "LINUX"):
+        raise FargateRequestError(
+            f"The operating system family {family} is not supported by this Fargate capacity: "
+            "its hosts run Linux."
+        )
+
+
+def check_size(cpu: int, memory: int) -> None:
+    """A Fargate task's size (task-level cpu units and MiB, overrides applied) must be one of
+    Fargate's sizes."""
+    if not is_valid_size(cpu, memory):
+        raise FargateRequestError(
+            f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
+            "See the Amazon ECS documentation for the valid values."
+        )
+
+
+def ephemeral_gib(td: dict[str, object], overrides: dict[str, object]) -> int:
+    for source in (overrides, td):
+        storage = source.get("ephemeralStorage")
+        if isinstance(storage, dict) and storage.get("sizeInGiB") is not None:
+            size = int(storage["sizeInGiB"])
+            if not MIN_EPHEMERAL_GIB <= size <= MAX_EPHEMERAL_GIB:
+                raise FargateRequestError(
+                    f"The ephemeral storage size must be between {MIN_EPHEMERAL_GIB} and "
+                    f"{MAX_EPHEMERAL_GIB} GiB."
+                )
+            return size
+    return DEFAULT_EPHEMERAL_GIB

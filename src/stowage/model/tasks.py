@@ -188,9 +188,17 @@ class NewTask:
 
 
 def build_task(
-    new: NewTask, *, instance_id: str, instance_arn: str, availability_zone: str | None, spec: str
+    new: NewTask,
+    *,
+    instance_id: str | None,
+    instance_arn: str | None,
+    availability_zone: str | None,
+    spec: str | None,
 ) -> Doc:
-    """The record of ``new`` placed on an instance; ``spec`` is its encoded TaskSpec."""
+    """The record of ``new`` placed on an instance; ``spec`` is its encoded TaskSpec.
+
+    A Fargate task is built unplaced (instance, ARN and spec None: PROVISIONING until the
+    Fargate provisioner finds it room, see ``placed_on``); ``new.extra`` adds its members."""
     td = new.task_definition
     awsvpc = network_mode(td) == "awsvpc"
     containers = []
@@ -218,7 +226,6 @@ def build_task(
         "taskArn": new.task_arn,
         "clusterArn": new.cluster_arn,
         "taskDefinitionArn": td["taskDefinitionArn"],
-        "containerInstanceArn": instance_arn,
         "overrides": {"containerOverrides": [], "inferenceAcceleratorOverrides": [], **new.overrides},
         "lastStatus": "PROVISIONING" if awsvpc else "PENDING",
         "desiredStatus": RUNNING,
@@ -241,6 +248,9 @@ def build_task(
         "_placementConstraints": new.placement_constraints,
         "_placementStrategy": new.placement_strategy,
     }
+    if instance_arn is not None:
+        doc["containerInstanceArn"] = instance_arn
+    doc.update(new.extra)
     if new.started_by:
         doc["startedBy"] = new.started_by
     if availability_zone:
@@ -259,6 +269,30 @@ def build_task(
             }
         ]
     return doc
+
+
+def host_cluster(doc: Mapping[str, Any], cluster: str) -> str:
+    """The cluster of the instance a task runs on: its own, or the Fargate pool's."""
+    return str(doc.get("_hostCluster") or cluster)
+
+
+def is_unplaced(doc: Mapping[str, Any]) -> bool:
+    """A Fargate task still waiting for capacity (no instance yet)."""
+    return doc.get("_instance") is None
+
+
+def placed_on(
+    doc: Doc, *, instance_id: str, host_cluster: str, availability_zone: str | None, spec: str
+) -> Doc:
+    """An unplaced (Fargate) task given its host: shallow copy, new members only."""
+    new = dict(doc)
+    new["_instance"] = instance_id
+    new["_hostCluster"] = host_cluster
+    new["_spec"] = spec
+    if availability_zone:
+        new["availabilityZone"] = availability_zone
+    new["version"] = int(new.get("version", 0)) + 1
+    return new
 
 
 # -- changes ---------------------------------------------------------------------------------

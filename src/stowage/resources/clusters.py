@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stowage.model import clusters as model
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.resources import ecs_keys
 from stowage.resources.paging import collect, page
 from stowage.resources.records import Doc, Record, RecordExists, Records, encode
@@ -64,4 +65,5 @@ class ClusterRecords:
 
 
 def _active(rec: Record) -> bool:
-    return model.is_active(rec.doc)
+    # The Fargate pool's cluster is stowage's own, not a user cluster: never listed.
+    return model.is_active(rec.doc) and rec.doc.get("clusterName") != POOL_CLUSTER

@@ -4,6 +4,9 @@ code base spells a key. ECS resources are regional and per account, so every key
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 def scope(account: str, region: str) -> str:
     return f"/ecs/{account}/{region}/"
@@ -85,6 +88,17 @@ TASK_FAMILY = "tasks"
 CONTAINER_INSTANCE_FAMILY = "container-instances"
 
 
+def task_instance(task_key: str, doc: Mapping[str, Any]) -> str | None:
+    """The container-instance key a task runs on (the Fargate pool's for a Fargate task); None
+    while a Fargate task waits for capacity."""
+    iid = doc.get("_instance")
+    if iid is None:
+        return None
+    parts = task_key.split("/")
+    cluster = str(doc.get("_hostCluster") or parts[5])
+    return container_instance(parts[2], parts[3], cluster, str(iid))
+
+
 def parse(key: str) -> tuple[str, str, str, str, str] | None:
     """``(account, region, family, cluster, id)`` of a task or container-instance key, else None.
     Used by the informer to route events without decoding values."""
@@ -119,3 +133,28 @@ def parse_service(key: str) -> tuple[str, str, str, str] | None:
     if len(parts) != 6 or parts[1] != "ecs-services":
         return None
     return parts[2], parts[3], parts[4], parts[5]
+
+
+USAGE_ROOT = "/ecs-usage/"
+"""The Fargate usage ledger (``resources/usage.py``): its own root, outside ``/ecs/``, so the
+ECS informer never sees ledger writes. Keys are ordered by the UTC day the task stopped, so a
+query ``--since`` a day reads only that day onwards."""
+
+
+def usage_ledger(account: str, region: str) -> str:
+    return f"{USAGE_ROOT}{account}/{region}/"
+
+
+def usage_entry(account: str, region: str, day: str, cluster_name: str, task_id: str) -> str:
+    """``day`` is ``YYYY-MM-DD`` (UTC) of the task's ``stoppedAt``, which never changes once set,
+    so one task always has the same key."""
+    return f"{usage_ledger(account, region)}{day}/{cluster_name}/{task_id}"
+
+
+def parse_usage(key: str) -> tuple[str, str, str, str, str] | None:
+    """``(account, region, day, cluster, task id)`` of a ledger key, else None."""
+    parts = key.split("/")
+    # "", "ecs-usage", account, region, day, cluster, id
+    if len(parts) != 7 or parts[1] != "ecs-usage":
+        return None
+    return parts[2], parts[3], parts[4], parts[5], parts[6]

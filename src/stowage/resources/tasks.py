@@ -90,10 +90,9 @@ class TaskRecords:
     async def _instance_of(
         self, task_key: str, doc: Doc, cached: Callable[[str], Record | None] | None = None
     ) -> Record | None:
-        parsed = ecs_keys.parse(task_key)
-        assert parsed is not None
-        account, region, _family, cluster, _id = parsed
-        key = ecs_keys.container_instance(account, region, cluster, doc["_instance"])
+        key = ecs_keys.task_instance(task_key, doc)
+        if key is None:
+            return None
         return (cached(key) if cached is not None else None) or await self.records.get(key)
 
     async def delete(self, rec: Record) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stowage.model import container_instances as ci
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.scheduler import query
 
 if TYPE_CHECKING:
@@ -116,8 +117,15 @@ def instance_from_record(
         running=running,
         groups=dict(groups or {}),
         families=frozenset(families),
-        launch_type="EXTERNAL" if str(ec2 or "").startswith("mi-") else "EC2",
+        launch_type=_launch_type(key, ec2),
     )
+
+
+def _launch_type(key: str, ec2: object) -> str:
+    """FARGATE for the pool's hosts, EXTERNAL for ECS Anywhere (``mi-`` ids), else EC2."""
+    if f"/{POOL_CLUSTER}/" in key:
+        return "FARGATE"
+    return "EXTERNAL" if str(ec2 or "").startswith("mi-") else "EC2"
 
 
 def attribute_value(inst: Instance, attribute: str) -> str | None:

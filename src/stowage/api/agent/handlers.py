@@ -23,6 +23,7 @@ from stowage.api.ecs.task_state import ACK, submit_report, submit_reports
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import tasks as task_model
 from stowage.model.arns import task_arn
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.resources import ecs_keys
 from stowage.resources.records import Doc, Record
 
@@ -31,7 +32,7 @@ INSTANCE_NOT_FOUND = "The referenced container instance was not found."
 
 async def _instance(plane: TaskPlane, ctx: RequestContext, params: Params) -> tuple[str, str, Record]:
     """(cluster, instance id, instance record) of the calling agent, from the index first."""
-    cluster = cluster_name(ctx, params["cluster"])
+    cluster = cluster_name(ctx, params["cluster"], allow_pool=True)
     iid = instance_id(ctx, cluster, params["containerInstance"])
     if iid is None:
         raise errors.client_exception(INSTANCE_NOT_FOUND)
@@ -40,6 +41,15 @@ async def _instance(plane: TaskPlane, ctx: RequestContext, params: Params) -> tu
     if rec is None:
         raise errors.client_exception(INSTANCE_NOT_FOUND)
     return cluster, iid, rec
+
+
+def _task_cluster(cluster: str, ref: str) -> str:
+    """The cluster a reported task belongs to: the agent's own, except on a Fargate pool host,
+    whose tasks come from every cluster (their ARNs name it)."""
+    if cluster != POOL_CLUSTER:
+        return cluster
+    named, _tid = task_model.task_id_from_ref(ref)
+    return named or cluster
 
 
 def _assignment(doc: Doc, *, with_spec: bool) -> Doc:
@@ -94,7 +104,8 @@ def _report(params: Params) -> task_model.Report:
 async def submit_task_state(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
     cluster, iid, rec = await _instance(plane, ctx, params)
     await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
-    await submit_report(plane, ctx, cluster, params["task"], _report(params), instance=iid)
+    task = params["task"]
+    await submit_report(plane, ctx, _task_cluster(cluster, task), task, _report(params), instance=iid)
     return {"acknowledgment": ACK}
 
 
@@ -112,7 +123,12 @@ async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Para
 
     async def one(task: str, positions: list[int]) -> None:
         _rec, errs = await submit_reports(
-            plane, ctx, cluster, task, [_report(reports[i]) for i in positions], instance=iid
+            plane,
+            ctx,
+            _task_cluster(cluster, task),
+            task,
+            [_report(reports[i]) for i in positions],
+            instance=iid,
         )
         for i, err in zip(positions, errs, strict=True):
             if err is None:

@@ -19,6 +19,7 @@ from stowage.api.ecs.pagination import decode_token, encode_token, page_size
 from stowage.model import capacity_providers as cp_model
 from stowage.model import clusters as model
 from stowage.model.arns import cluster_arn, parse_arn
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.model.tags import check_tags
 from stowage.model.validation import Invalid
 from stowage.resources.account_settings import AccountSettingRecords
@@ -30,10 +31,15 @@ LIST_PAGE = 100
 
 
 # -- lookups shared with other handlers ------------------------------------------------------
-def cluster_name(ctx: RequestContext, ref: str | None) -> str:
-    """The cluster a ``cluster`` parameter names (the ``default`` cluster when absent)."""
+def cluster_name(ctx: RequestContext, ref: str | None, *, allow_pool: bool = False) -> str:
+    """The cluster a ``cluster`` parameter names (the ``default`` cluster when absent).
+
+    The Fargate pool's cluster is named only by the calls its hosts make (``allow_pool``):
+    registering, polling, reporting, and listing/describing its container instances."""
     if ref is None:
         return model.DEFAULT_CLUSTER
+    if allow_pool and ref.rsplit("/", 1)[-1] == POOL_CLUSTER:
+        return POOL_CLUSTER
     name = model.name_from_ref(ref, ctx.account_id, ctx.region)
     if name is None:
         raise errors.cluster_not_found()

@@ -16,12 +16,15 @@ from stowage.api.ecs import errors
 from stowage.api.ecs.pagination import decode_token, encode_token, page_size
 from stowage.api.ecs.plane import PlaneHandler, cluster_record, instance_id, instance_record
 from stowage.controllers.task_plane import TaskPlane
+from stowage.model import clusters as cluster_model
 from stowage.model import container_instances as model
 from stowage.model import tasks as task_model
-from stowage.model.arns import container_instance_arn
+from stowage.model.arns import cluster_arn, container_instance_arn
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.model.tags import check_tags
 from stowage.model.validation import Invalid
 from stowage.resources import ecs_keys
+from stowage.resources.clusters import ClusterRecords
 from stowage.resources.container_instances import ClusterGone, InstanceRecords
 from stowage.resources.records import Doc, Record
 from stowage.resources.tasks import TaskRecords
@@ -49,8 +52,26 @@ async def _custom(plane: TaskPlane, ctx: RequestContext, cluster: str) -> dict[s
     return await InstanceRecords(plane.records).custom_attributes(ctx.account_id, ctx.region, cluster)
 
 
+async def _pool_cluster(plane: TaskPlane, ctx: RequestContext) -> None:
+    """The Fargate pool's cluster record, made when its first host registers."""
+    doc = cluster_model.new_cluster(
+        cluster_arn(ctx.region, ctx.account_id, POOL_CLUSTER),
+        POOL_CLUSTER,
+        tags=[],
+        settings=[],
+        configuration=None,
+        capacity_providers=[],
+        strategy=[],
+        attachments=[],
+        service_connect_namespace=None,
+    )
+    await ClusterRecords(plane.records).create(ctx.account_id, ctx.region, POOL_CLUSTER, doc)
+
+
 async def register_container_instance(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    crec = await cluster_record(plane, ctx, params.get("cluster"))
+    if str(params.get("cluster") or "").rsplit("/", 1)[-1] == POOL_CLUSTER:
+        await _pool_cluster(plane, ctx)
+    crec = await cluster_record(plane, ctx, params.get("cluster"), allow_pool=True)
     cluster = crec.doc["clusterName"]
     try:
         resources = model.check_total_resources(params.get("totalResources") or [])
@@ -102,7 +123,7 @@ def _valid_id(iid: str) -> bool:
 
 
 async def deregister_container_instance(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    crec = await cluster_record(plane, ctx, params.get("cluster"))
+    crec = await cluster_record(plane, ctx, params.get("cluster"), allow_pool=True)
     cluster = crec.doc["clusterName"]
     iid = instance_id(ctx, cluster, params["containerInstance"])
     if iid is None:
@@ -147,7 +168,7 @@ async def deregister_container_instance(plane: TaskPlane, ctx: RequestContext, p
 
 
 async def describe_container_instances(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    crec = await cluster_record(plane, ctx, params.get("cluster"))
+    crec = await cluster_record(plane, ctx, params.get("cluster"), allow_pool=True)
     cluster = crec.doc["clusterName"]
     refs: list[str] = params["containerInstances"]
     if not refs:
@@ -175,7 +196,7 @@ def _arn_of(ctx: RequestContext, cluster: str, ref: str) -> str:
 
 
 async def list_container_instances(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    crec = await cluster_record(plane, ctx, params.get("cluster"))
+    crec = await cluster_record(plane, ctx, params.get("cluster"), allow_pool=True)
     cluster = crec.doc["clusterName"]
     status = params.get("status")
     if status is not None and status not in model.LIST_STATUSES:
@@ -228,7 +249,7 @@ def _target(plane: TaskPlane, rec: Record, custom: Mapping[str, Sequence[Doc]]) 
 
 
 async def update_container_instances_state(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    crec = await cluster_record(plane, ctx, params.get("cluster"))
+    crec = await cluster_record(plane, ctx, params.get("cluster"), allow_pool=True)
     cluster = crec.doc["clusterName"]
     status = params["status"]
     if status not in model.SETTABLE_STATUSES:

@@ -24,9 +24,11 @@ from stowage.resources.records import Record
 PlaneHandler = Callable[[TaskPlane, RequestContext, Params], Awaitable[Result]]
 
 
-async def cluster_record(plane: TaskPlane, ctx: RequestContext, ref: str | None) -> Record:
+async def cluster_record(
+    plane: TaskPlane, ctx: RequestContext, ref: str | None, *, allow_pool: bool = False
+) -> Record:
     """The ACTIVE cluster a ``cluster`` parameter names (with its mod revision)."""
-    name = cluster_name(ctx, ref)
+    name = cluster_name(ctx, ref, allow_pool=allow_pool)
     rec = await plane.records.get(ecs_keys.cluster(ctx.account_id, ctx.region, name))
     if rec is None or rec.doc.get("status") != "ACTIVE":
         raise errors.cluster_not_found()

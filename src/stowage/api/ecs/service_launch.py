@@ -10,20 +10,24 @@ compare-and-swap applier as RunTask (``api.ecs.tasks`` / ``controllers.placement
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import replace
 
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import AwsError
+from stowage.api.ecs.fargate_tasks import FARGATE, unplaced_tasks, write_unplaced
 from stowage.api.ecs.task_requests import TaskRequest, build_for, new_task, resolve_task_definition
-from stowage.controllers.placement import ClusterChanged
+from stowage.controllers.placement import MAX_TASKS_PER_TXN, ClusterChanged
 from stowage.controllers.services.launcher import Launched
 from stowage.controllers.task_plane import TaskPlane
+from stowage.model import fargate
 from stowage.model import placement as pm
 from stowage.model import services as model
 from stowage.model import tasks as task_model
+from stowage.model.capacity_providers import distribute
 from stowage.model.tags import merge_tags
 from stowage.resources import ecs_keys
-from stowage.resources.records import Doc
+from stowage.resources.records import Doc, Record
 from stowage.scheduler import planner
 from stowage.scheduler.snapshot import Instance, Snapshot
 
@@ -110,6 +114,8 @@ class ServiceLauncher:
         crec = await self.plane.records.get(ecs_keys.cluster(account, region, cluster))
         if crec is None or crec.doc.get("status") != "ACTIVE":
             return Launched(error=f"(service {service['serviceName']}) cluster {cluster} is not ACTIVE.")
+        if req.launch_type == FARGATE:
+            return await self._launch_fargate(ctx, service, deployment, req=req, crec=crec, count=count)
         request = req.placement()
         if instance_id is not None:
             snapshot = await self.plane.placement.snapshot(account, region, cluster, [instance_id])
@@ -128,6 +134,45 @@ class ServiceLauncher:
         except ClusterChanged:
             return Launched(error=f"(service {service['serviceName']}) cluster {cluster} is not ACTIVE.")
         return Launched(tasks=outcome.tasks, failures=outcome.failures)
+
+    async def _launch_fargate(
+        self,
+        ctx: RequestContext,
+        service: Doc,
+        deployment: Doc,
+        *,
+        req: TaskRequest,
+        crec: Record,
+        count: int,
+    ) -> Launched:
+        """Fargate service tasks: written PROVISIONING, placed by the Fargate provisioner. The
+        capacity provider strategy is applied over the service's tasks that are not STOPPED."""
+        name = service["serviceName"]
+        try:
+            platform = fargate.platform_version(service.get("platformVersion"))
+            fargate.check_size(req.needs.cpu, req.needs.memory)
+            storage = fargate.ephemeral_gib(req.task_definition, {})
+        except fargate.FargateRequestError as exc:
+            return Launched(error=f"(service {name}) failed to launch a task: {exc}")
+        strategy = list(deployment.get("capacityProviderStrategy") or [])
+        providers: list[str | None] = [None] * count
+        if strategy:
+            existing = Counter(
+                str(t.doc.get("_capacityProvider"))
+                for t in self.plane.index.tasks()
+                if t.doc.get("clusterArn") == service["clusterArn"]
+                and t.doc.get("group") == req.group
+                and t.doc.get("lastStatus") != task_model.STOPPED
+            )
+            providers = list(distribute(strategy, existing, count))
+        made: list[Record] = []
+        tasks = unplaced_tasks(ctx, req, providers, platform, storage)
+        try:
+            for start in range(0, len(tasks), MAX_TASKS_PER_TXN):
+                made += await write_unplaced(self.plane, crec, tasks[start : start + MAX_TASKS_PER_TXN])
+        except AwsError:
+            return Launched(tasks=made, error=f"(service {name}) cluster is not ACTIVE.")
+        return Launched(tasks=made, failures=[])
 
     async def eligible(self, service: Doc, instance_ids: list[str]) -> list[str]:
         account, region, cluster = _scope(service)

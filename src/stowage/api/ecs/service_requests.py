@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from stowage.api.ecs import errors
-from stowage.api.ecs.task_requests import FARGATE_LATER, _constraints, _network, _strategy
+from stowage.api.ecs.fargate_tasks import (
+    FARGATE,
+    NO_CONSTRAINTS,
+    NO_STRATEGIES,
+    NOT_COMPATIBLE,
+    Launch,
+    check_platform,
+    launch_of,
+)
+from stowage.api.ecs.task_requests import _constraints, _network, _strategy
 from stowage.model import services as model
 from stowage.model.tags import check_tags
 from stowage.model.validation import Invalid
@@ -15,23 +24,42 @@ from stowage.resources.records import Doc
 MAX_GRACE = 2147483647
 
 
-def launch_type(params: dict[str, Any], current: str | None = None) -> str:
-    launch = params.get("launchType")
-    if params.get("capacityProviderStrategy"):
-        if launch:
-            raise errors.invalid_parameter(
-                "Specifying both a launch type and capacity provider strategy is not supported."
-            )
-        raise errors.invalid_parameter(
-            "capacityProviderStrategy is not available yet: use launchType EC2 (capacity providers "
-            "arrive with Fargate in a later release)."
-        )
-    launch = launch or current or "EC2"
-    if launch == "FARGATE":
-        raise errors.invalid_parameter(FARGATE_LATER)
-    if launch != "EC2":
-        raise errors.invalid_parameter(f"launchType {launch} is not available yet: use launchType EC2.")
-    return str(launch)
+def launch(params: dict[str, Any], cluster: Doc, td: Doc, current: Launch | None = None) -> Launch:
+    """The service's launch (launch type or Fargate capacity provider strategy) with ECS's
+    checks of the task definition and placement against it."""
+    chosen = launch_of(params, cluster, current)
+    check_platform(params, chosen)
+    compat = td.get("requiresCompatibilities")
+    if compat and chosen.launch_type not in compat:
+        raise errors.invalid_parameter(f"Task definition does not support launch_type {chosen.launch_type}.")
+    if chosen.launch_type == FARGATE:
+        if FARGATE not in (td.get("compatibilities") or []):
+            raise errors.invalid_parameter(NOT_COMPATIBLE)
+        if params.get("placementStrategy"):
+            raise errors.invalid_parameter(NO_STRATEGIES)
+        if params.get("placementConstraints"):
+            raise errors.invalid_parameter(NO_CONSTRAINTS)
+    return chosen
+
+
+def launch_members(doc: Doc, chosen: Launch, params: dict[str, Any]) -> None:
+    """Write a launch into a service document (launchType, strategy, platform)."""
+    doc["launchType"] = chosen.launch_type
+    if chosen.from_strategy:
+        doc["capacityProviderStrategy"] = [dict(i) for i in chosen.strategy]
+    else:
+        doc.pop("capacityProviderStrategy", None)
+    if chosen.launch_type == FARGATE:
+        doc["platformVersion"] = params.get("platformVersion") or doc.get("platformVersion") or "LATEST"
+        doc["platformFamily"] = "Linux"
+    else:
+        doc.pop("platformVersion", None)
+        doc.pop("platformFamily", None)
+
+
+def current_launch(doc: Doc) -> Launch:
+    strategy = list(doc.get("capacityProviderStrategy") or [])
+    return Launch(str(doc.get("launchType") or "EC2"), strategy, from_strategy=bool(strategy))
 
 
 def deployment_configuration(given: Doc | None, strategy: str, current: Doc | None = None) -> Doc:

@@ -112,13 +112,12 @@ async def create_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
             raise errors.invalid_parameter("desiredCount cannot be negative.")
     elif desired not in (None, 0):
         raise errors.invalid_parameter("The desiredCount of a DAEMON service is set by the scheduler.")
-    launch = checks.launch_type(params)
     cluster = await cluster_record(plane, ctx, params.get("cluster"))
     cname = cluster.doc["clusterName"]
     td = await resolve_task_definition(plane, ctx, params["taskDefinition"])
-    compat = td.get("requiresCompatibilities")
-    if compat and launch not in compat:
-        raise errors.invalid_parameter(f"Task definition does not support launch_type {launch}.")
+    launch = checks.launch(params, cluster.doc, td)
+    if strategy == model.DAEMON and launch.launch_type != "EC2":
+        raise errors.invalid_parameter("The DAEMON scheduling strategy does not support Fargate.")
     constraints, placement_strategy = checks.placement(td, params, strategy)
     doc: Doc = {
         "serviceArn": service_arn(ctx.region, ctx.account_id, cname, name),
@@ -130,7 +129,6 @@ async def create_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
         "desiredCount": desired or 0,
         "runningCount": 0,
         "pendingCount": 0,
-        "launchType": launch,
         "taskDefinition": td["taskDefinitionArn"],
         "deploymentConfiguration": checks.deployment_configuration(
             params.get("deploymentConfiguration"), strategy
@@ -151,6 +149,7 @@ async def create_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
         "resourceManagementType": "CUSTOMER",
         "_clientToken": params.get("clientToken"),
     }
+    checks.launch_members(doc, launch, params)
     if params.get("role"):
         doc["roleArn"] = params["role"]
     network = checks.network(td, params)
@@ -200,6 +199,7 @@ async def update_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
         return td or await resolve_task_definition(plane, ctx, doc["taskDefinition"])
 
     base_td = await current_td(rec.doc)
+    cluster_doc = (await cluster_record(plane, ctx, params.get("cluster"))).doc
 
     def change(doc: Doc) -> Doc:
         if doc.get("status") != model.ACTIVE:
@@ -219,8 +219,11 @@ async def update_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
                     d["desiredCount"] = params["desiredCount"]
         if td is not None:
             doc["taskDefinition"] = td["taskDefinitionArn"]
-        if params.get("launchType") or params.get("capacityProviderStrategy"):
-            doc["launchType"] = checks.launch_type(params, doc.get("launchType"))
+        if params.get("launchType"):
+            raise errors.invalid_parameter("The launch type of a service cannot be updated.")
+        if params.get("capacityProviderStrategy") or params.get("platformVersion"):
+            launch = checks.launch(params, cluster_doc, td or base_td, checks.current_launch(doc))
+            checks.launch_members(doc, launch, params)
         if params.get("deploymentConfiguration"):
             doc["deploymentConfiguration"] = checks.deployment_configuration(
                 params["deploymentConfiguration"], strategy, doc.get("deploymentConfiguration")

@@ -26,10 +26,6 @@ from stowage.resources.task_definitions import TaskDefinitionStore, public_view
 from stowage.scheduler import query
 from stowage.scheduler.snapshot import Instance
 
-FARGATE_LATER = (
-    "launchType FARGATE is not available yet: this stowage control plane runs tasks on registered "
-    "container instances (launchType EC2); Fargate capacity arrives in a later release."
-)
 PROPAGATE = ("TASK_DEFINITION", "SERVICE", "NONE")
 MAX_CONSTRAINTS = 10
 MAX_STRATEGIES = 5

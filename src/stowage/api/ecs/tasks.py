@@ -3,8 +3,9 @@
 RunTask plans all of its ``count`` tasks at once with the scheduler (snapshot -> plan) and
 commits the plan with one compare-and-swap per instance (``controllers.placement``), so
 concurrent calls never over-commit an instance; StartTask names the instances and uses no
-strategy. Only the EC2 launch type is served in this release; FARGATE (and a
-capacity provider strategy) answer an honest InvalidParameterException saying so.
+strategy. FARGATE tasks (a launch type or a FARGATE/FARGATE_SPOT capacity provider strategy,
+the cluster's default strategy included) are written PROVISIONING with no instance and placed
+by the Fargate provisioner (``api.ecs.fargate_tasks``, ``controllers.fargate``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from dataclasses import replace
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.service import Params, Result
 from stowage.api.ecs import errors
+from stowage.api.ecs.fargate_tasks import (
+    Launch,
+    check_fargate,
+    check_platform,
+    launch_of,
+    unplaced_tasks,
+    write_unplaced,
+)
 from stowage.api.ecs.plane import PlaneHandler, cluster_record, instance_id, task_id
-from stowage.api.ecs.task_requests import FARGATE_LATER, TaskRequest, build_for, check_request, new_task
+from stowage.api.ecs.task_requests import TaskRequest, build_for, check_request, new_task
 from stowage.controllers.placement import ClusterChanged
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import container_instances as ci
 from stowage.model import tasks as model
 from stowage.model.arns import container_instance_arn
+from stowage.model.capacity_providers import distribute
 from stowage.model.placement import PlacementRequest
 from stowage.resources import ecs_keys
 from stowage.resources.records import Doc, Record
@@ -30,25 +40,6 @@ from stowage.scheduler.snapshot import Instance, Snapshot
 TASK_NOT_FOUND = "The referenced task was not found."
 NO_INSTANCES = "No Container Instances were found in your cluster."
 MAX_REASON = 255
-
-
-def _launch_type(params: Params) -> str:
-    launch = params.get("launchType")
-    if params.get("capacityProviderStrategy"):
-        if launch:
-            raise errors.invalid_parameter(
-                "Specifying both a launch type and capacity provider strategy is not supported."
-            )
-        raise errors.invalid_parameter(
-            "capacityProviderStrategy is not available yet: use launchType EC2 (capacity providers "
-            "arrive with Fargate in a later release)."
-        )
-    launch = launch or "EC2"
-    if launch == "FARGATE":
-        raise errors.invalid_parameter(FARGATE_LATER)
-    if launch != "EC2":
-        raise errors.invalid_parameter(f"launchType {launch} is not available yet: use launchType EC2.")
-    return launch
 
 
 def _failures(pairs: list[tuple[str, str]]) -> list[Doc]:
@@ -89,14 +80,40 @@ async def run_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Res
     count = params.get("count", 1)
     if not 1 <= count <= model.MAX_COUNT:
         raise errors.invalid_parameter(f"count must be between 1 and {model.MAX_COUNT}.")
-    launch = _launch_type(params)
     cluster = await cluster_record(plane, ctx, params.get("cluster"))
-    req = await check_request(plane, ctx, params, cluster.doc, launch_type=launch)
+    launch = launch_of(params, cluster.doc)
+    platform = check_platform(params, launch)
+    req = await check_request(plane, ctx, params, cluster.doc, launch_type=launch.launch_type)
+    if platform is not None:
+        return await _run_fargate(
+            plane, ctx, params, cluster=cluster, launch=launch, req=req, platform=platform, count=count
+        )
     snapshot = await plane.placement.snapshot(ctx.account_id, ctx.region, req.cluster)
     if not any(i.status != ci.INACTIVE for i in snapshot.instances):
         raise errors.invalid_parameter(NO_INSTANCES)
     tasks, failures = await _place(plane, ctx, cluster=cluster, req=req, snapshot=snapshot, count=count)
     return {"tasks": tasks, "failures": _failures(failures)}
+
+
+async def _run_fargate(
+    plane: TaskPlane,
+    ctx: RequestContext,
+    params: Params,
+    *,
+    cluster: Record,
+    launch: Launch,
+    req: TaskRequest,
+    platform: str,
+    count: int,
+) -> Result:
+    """Fargate tasks are accepted PROVISIONING and placed by the Fargate provisioner."""
+    storage = check_fargate(req, params)
+    providers: list[str | None] = (
+        list(distribute(launch.strategy, {}, count)) if launch.strategy else [None] * count
+    )
+    tasks = unplaced_tasks(ctx, req, providers, platform, storage)
+    written = await write_unplaced(plane, cluster, tasks)
+    return {"tasks": [model.render(t.doc) for t in written], "failures": []}
 
 
 async def start_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
@@ -157,14 +174,12 @@ async def stop_task(plane: TaskPlane, ctx: RequestContext, params: Params) -> Re
 
 
 async def _stop_orphan(plane: TaskPlane, ctx: RequestContext, rec: Record) -> Record:
-    """A task whose instance is gone (deregistered) has no agent to stop it: stop it here."""
+    """A task whose instance is gone (deregistered), or a Fargate task still waiting for
+    capacity, has no agent to stop it: stop it here."""
     if rec.doc.get("lastStatus") == model.STOPPED:
         return rec
-    parsed = ecs_keys.parse(rec.key)
-    assert parsed is not None
-    instance = await plane.records.get(
-        ecs_keys.container_instance(parsed[0], parsed[1], parsed[3], rec.doc["_instance"])
-    )
+    host = ecs_keys.task_instance(rec.key, rec.doc)
+    instance = None if host is None else await plane.records.get(host)
     if instance is not None and instance.doc.get("status") != ci.INACTIVE:
         return rec
     report = model.Report(last_status=model.STOPPED, from_agent=False)

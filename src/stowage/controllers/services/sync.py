@@ -166,14 +166,13 @@ class ServiceSync:
 
     # -- classification ---------------------------------------------------------------------
     def _instance(self, key: str, doc: Doc) -> Doc | None:
-        parsed = ecs_keys.parse(key)
-        assert parsed is not None
-        inst = self.index.instance(
-            ecs_keys.container_instance(parsed[0], parsed[1], parsed[3], doc["_instance"])
-        )
+        ikey = ecs_keys.task_instance(key, doc)
+        inst = None if ikey is None else self.index.instance(ikey)
         return None if inst is None else inst.doc
 
     def _lost(self, task: Record) -> bool:
+        if task_model.is_unplaced(task.doc):
+            return False  # a Fargate task waiting for capacity: the provisioner has it
         inst = self._instance(task.key, task.doc)
         return inst is None or inst.get("status") == ci.INACTIVE or not inst.get("agentConnected", True)
 
@@ -190,7 +189,10 @@ class ServiceSync:
                 continue
             out.owner[t.key] = owner
             # thousands of tasks share a few hundred instances: look each one up once
-            iid = str(t.doc.get("_instance"))
+            if task_model.is_unplaced(t.doc):
+                out.live.append(t)  # waiting for Fargate capacity: pending, on no instance yet
+                continue
+            iid = f"{t.doc.get('_hostCluster', '')}/{t.doc.get('_instance')}"
             if iid in seen:
                 inst = seen[iid]
             else:
