@@ -76,6 +76,8 @@ class ServerConfig:
     agent_timeout: float = 60.0
     """Seconds without a PollAssignments before an instance shows ``agentConnected: false``."""
     stopped_task_retention: float = 3600.0
+    spot_reclaim_rate: float = 0.0
+    """Chaos: FARGATE_SPOT interruptions per RUNNING Spot task per hour (``controllers/spot``)."""
     """Seconds a STOPPED task stays describable."""
     default_cluster: bool = False
     """Create the ``default`` cluster at start-up (``stowage up``)."""
@@ -187,6 +189,7 @@ class ControlPlane:
                 stopped_retention=cfg.stopped_task_retention,
                 # a short --agent-timeout is noticed within about a third of it
                 liveness_interval=min(5.0, max(0.5, cfg.agent_timeout / 3)),
+                spot_reclaim_rate=cfg.spot_reclaim_rate,
             ),
         )
         await self.tasks.start()

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from stowage.agent import labels as lbl
 from stowage.agent.config import AgentConfig
 from stowage.agent.eni import awsvpc_network
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.runtime.base import ContainerState
 from stowage.runtime.docker import DockerRuntime
 from tests.support.images import TEST_PAUSE_IMAGE
@@ -95,6 +96,8 @@ class AgentProcess:
     state_dir: Path
     args: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    cluster: str = ""
+    """The cluster it registers in (the Fargate pool's with ``--fargate``)."""
 
     @property
     def log_path(self) -> Path:
@@ -174,7 +177,8 @@ class Stack:
             "--pause-image", TEST_PAUSE_IMAGE, "--awsvpc-subnet", self.subnet, "--poll-wait", "10",
             "--stats-interval", "1", *extra,
         ]  # fmt: skip
-        agent = AgentProcess(name, state_dir, args)
+        cluster = POOL_CLUSTER if "--fargate" in extra else self.cluster
+        agent = AgentProcess(name, state_dir, args, cluster=cluster)
         agent.start()
         self.agents.append(agent)
         self.until((state_dir / "identity.json").exists, f"agent {name} registered", agent=agent)
@@ -183,7 +187,7 @@ class Stack:
 
     def _connected(self, agent: AgentProcess) -> bool:
         found = self.ecs.describe_container_instances(
-            cluster=self.cluster, containerInstances=[agent.instance_arn]
+            cluster=agent.cluster or self.cluster, containerInstances=[agent.instance_arn]
         )
         return bool(found["containerInstances"]) and bool(found["containerInstances"][0]["agentConnected"])
 

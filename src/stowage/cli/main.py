@@ -68,6 +68,13 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds without a heartbeat before an instance is disconnected (default 60)",
     )
+    p.add_argument(
+        "--spot-reclaim-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_TASK_HOUR",
+        help="chaos: FARGATE_SPOT interruptions per running Spot task per hour (default 0)",
+    )
 
 
 def _port_range(text: str) -> tuple[int, int]:

@@ -28,6 +28,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         k8s_port=args.k8s_port,
         k8s_cluster=args.k8s_cluster,
         agent_timeout=max(1.0, args.agent_timeout),
+        spot_reclaim_rate=max(0.0, args.spot_reclaim_rate),
         service_listener_host=args.service_listener_host,
         service_listener_ports=args.service_listener_ports,
     )

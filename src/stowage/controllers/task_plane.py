@@ -21,6 +21,7 @@ from stowage.controllers.informer import EcsInformer
 from stowage.controllers.liveness import Liveness
 from stowage.controllers.placement import TaskPlacement
 from stowage.controllers.reaper import Reaper
+from stowage.controllers.spot import SpotReclaimer
 from stowage.controllers.stats import StatsBook
 from stowage.resources.records import Records
 
@@ -33,6 +34,8 @@ class TaskPlaneConfig:
     """Seconds a STOPPED task (and a deregistered instance) stays describable."""
     liveness_interval: float = 5.0
     reap_interval: float = 60.0
+    spot_reclaim_rate: float = 0.0
+    """Chaos: FARGATE_SPOT interruptions per RUNNING Spot task per hour (0: only on request)."""
     max_poll_wait: float = 20.0
     """Longest PollAssignments wait the server grants (also the heartbeat interval it asks for)."""
 
@@ -54,6 +57,9 @@ class TaskPlane:
         self.placement = TaskPlacement(records, self.index, rng)
         self.stats = StatsBook()
         self.fargate = FargateProvisioner(records, self.index, self.placement, clock=clock, rng=rng)
+        self.spot = SpotReclaimer(
+            records, self.index, clock=clock, rate=self.config.spot_reclaim_rate, rng=rng
+        )
         self.liveness = Liveness(records, self.index, clock=clock, timeout=self.config.agent_timeout)
         self.reaper = Reaper(
             records, self.index, self.stats, clock=clock, retention=self.config.stopped_retention
@@ -66,6 +72,7 @@ class TaskPlane:
         await self.index.ready.wait()
         self._loops.append(asyncio.create_task(self.liveness.run(self.config.liveness_interval)))
         self._loops.append(asyncio.create_task(self.fargate.run(), name="fargate-provisioner"))
+        self._loops.append(asyncio.create_task(self.spot.run(), name="spot-reclaimer"))
         self._loops.append(asyncio.create_task(self.reaper.run(self.config.reap_interval)))
 
     async def stop(self) -> None:

@@ -119,6 +119,13 @@ def add_event(doc: Doc, message: str, now: float) -> None:
     del events[MAX_EVENTS:]
 
 
+def capacity_wait_message(name: str, waiting: int) -> str:
+    return (
+        f"(service {name}) has {waiting} tasks waiting for Fargate capacity: they stay "
+        "PROVISIONING and start as capacity frees."
+    )
+
+
 def steady_message(name: str) -> str:
     return f"(service {name}) has reached a steady state."
 

@@ -44,6 +44,8 @@ log = logging.getLogger("stowage.controllers.services")
 MAX_BACKOFF = 60.0
 INACTIVE_RETENTION = 3600.0
 STOP_BATCH = 500
+CAPACITY_WAIT = 5.0
+"""Seconds a Fargate task waits for pool capacity before the service's events say so."""
 """Stop requests in flight at once (one sync may stop thousands of tasks in a rollout)."""
 
 
@@ -309,6 +311,9 @@ class ServiceSync:
             c = self._classify(doc, tasks)
         elif not can_start and doc.get("_retryAt"):
             again = max(float(doc["_retryAt"]) - now, 0.05)
+        wait = self._capacity_wait(doc, c, now, events)
+        if wait is not None:
+            again = min(again or wait, wait)
         self._recount(doc, c, desired, now, events)
         for message in events:
             model.add_event(doc, message, now)
@@ -414,6 +419,25 @@ class ServiceSync:
         if done:
             await self.index.caught_up(max(t.mod_revision for t in done))
         return done
+
+    @staticmethod
+    def _capacity_wait(doc: Doc, c: _Classified, now: float, events: list[str]) -> float | None:
+        """Fargate tasks still waiting for pool capacity: an event once they have waited
+        ``CAPACITY_WAIT`` (repeated at most once a minute), and when to look again."""
+        waiting = [
+            t
+            for t in c.live
+            if task_model.is_unplaced(t.doc) and t.doc.get("desiredStatus") == task_model.RUNNING
+        ]
+        if not waiting:
+            return None
+        oldest = min(float(t.doc.get("createdAt") or now) for t in waiting)
+        if now - oldest >= CAPACITY_WAIT:
+            message = model.capacity_wait_message(doc["serviceName"], len(waiting))
+            last = (doc.get("events") or [{}])[0]
+            if last.get("message") != message or now - float(last.get("createdAt", 0)) > 60:
+                events.append(message)
+        return CAPACITY_WAIT
 
     def _recount(self, doc: Doc, c: _Classified, desired: int, now: float, events: list[str]) -> None:
         name = doc["serviceName"]
