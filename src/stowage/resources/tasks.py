@@ -60,7 +60,8 @@ class TaskRecords:
         *,
         cached: Callable[[str], Record | None] | None = None,
     ) -> Record | None:
-        """Read-modify-write a task (``change`` gets a private copy; None = no change). Returns
+        """Read-modify-write a task (``change`` must not mutate the document it gets: it returns
+        a new one, or None for no change). Returns
         the task as stored, None if it does not exist. Exceptions from ``change`` pass through.
         ``cached``: a recent copy of records by key (the controllers' index), tried first for
         the task and its instance: a stale one only loses the compare and is re-read."""
@@ -69,7 +70,9 @@ class TaskRecords:
             current = (hint(key) if hint is not None else None) or await self.records.get(key)
             if current is None:
                 return None
-            new = change(copy.deepcopy(current.doc))
+            # No copy: ``change`` returns a new document (the model's changes copy what they
+            # touch) and never mutates the one it is given, which the index shares.
+            new = change(current.doc)
             if new is None:
                 return current
             compares = [Compare.mod_revision(key, current.mod_revision)]
