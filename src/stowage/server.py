@@ -29,18 +29,26 @@ from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.ecs.service_launch import ServiceLauncher
 from stowage.api.k8s.context import PodLogSource
+from stowage.api.k8s.service_alloc import ServiceNetwork
 from stowage.api.k8s.serving import DEFAULT_K8S_PORT, K8sListener, K8sListenerConfig
 from stowage.api.logs.service import logs_service
+from stowage.api.usage.service import usage_service
 from stowage.controllers.k8s.deployments import DeploymentController
+from stowage.controllers.k8s.endpoints import EndpointsController
+from stowage.controllers.k8s.jobs import JobController
+from stowage.controllers.k8s.nodeports import NodePortProxy
 from stowage.controllers.k8s.pod_tasks import Backing
 from stowage.controllers.k8s.pods import PodController
-from stowage.controllers.k8s.replicasets import ReplicaSetController
+from stowage.controllers.k8s.replicasets import Reconciler, ReplicaSetController
+from stowage.controllers.metering import Metering
 from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
 from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.logstore.model import Owner
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
+from stowage.model.k8s.service_ranges import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, IpRange, PortRange
+from stowage.model.pricing import DEFAULT_PRICES, PriceTable, parse_price_table
 from stowage.resources.credentials import CredentialStore, new_credential
 from stowage.resources.k8s_objects import K8sObjects
 from stowage.resources.records import Records
@@ -89,6 +97,14 @@ class ServerConfig:
     k8s_cluster: str = "default"
     """The ECS cluster (of the admin key's account) whose instances are the Kubernetes API's
     nodes and run its pods."""
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    """Kubernetes Service cluster IPs come from this IPv4 CIDR."""
+    service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORTS
+    """Kubernetes NodePort services get ports from this range, opened on
+    ``service_listener_host``."""
+    price_table: Path | None = None
+    """A Fargate price file (TOML/JSON, ``model/pricing.py``) applied over the data dir's
+    ``price-table.toml``/``.json`` (if any), itself over AWS us-east-1 prices."""
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -113,6 +129,24 @@ def _write_private_json(path: Path, value: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(value, f, indent=2)
     os.replace(tmp, path)
+
+
+PRICE_FILES = ("price-table.toml", "price-table.json")
+
+
+def price_table(config: ServerConfig) -> PriceTable:
+    """Default prices, then the data dir's price file, then ``--price-table``. A file that
+    cannot be read or parsed stops the start-up: a silently wrong bill is worse."""
+    files = [config.data_dir / name for name in PRICE_FILES if (config.data_dir / name).exists()]
+    if config.price_table is not None:
+        files.append(config.price_table)
+    table = DEFAULT_PRICES
+    for path in files:
+        try:
+            table = parse_price_table(path.read_text(), path.suffix.lstrip(".").lower(), table)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"price table {path}: {exc}") from None
+    return table
 
 
 def admin_credential(config: ServerConfig) -> Credential:
@@ -160,11 +194,14 @@ class ControlPlane:
         self._background: list[asyncio.Task[None]] = []
         self.k8s: K8sListener | None = None
         self.pods: PodController | None = None
-        self.workloads: list[ReplicaSetController | DeploymentController] = []
+        self.k8s_services: list[Reconciler] = []
+        self.workloads: list[ReplicaSetController | DeploymentController | JobController] = []
+        self.metering: Metering | None = None
 
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        prices = price_table(cfg)
         self.store = open_store(store_spec(cfg), cfg.data_dir)
         records = Records(self.store)
         credentials = CredentialStore(records)
@@ -193,6 +230,10 @@ class ControlPlane:
             ),
         )
         await self.tasks.start()
+        # Fargate usage: ledger written on each stop (the reaper waits for it), reconciled now
+        self.metering = Metering(records, self.tasks.index)
+        await self.metering.start()
+        self.tasks.reaper.hold = self.metering.hold
         self.services = ServiceController(records, self.tasks.index, ServiceLauncher(self.tasks))
         await self.services.start()
         first, last = cfg.service_listener_ports
@@ -202,7 +243,12 @@ class ControlPlane:
         if cfg.default_cluster:
             await _create_default_cluster(records, admin, cfg.region)
         self._api = AwsApi(
-            [ecs_service(records, self.tasks), logs_service(self.logstore), agent_service(self.tasks)],
+            [
+                ecs_service(records, self.tasks),
+                logs_service(self.logstore),
+                agent_service(self.tasks),
+                usage_service(self.metering, prices, self.tasks.spot),
+            ],
             credentials.lookup,
         )
         self._background.append(asyncio.create_task(RetentionEnforcer(self.logstore).run()))
@@ -212,21 +258,32 @@ class ControlPlane:
             # the Kubernetes API: its own HTTPS listener (second uvicorn server, same loop)
             backing = Backing(admin.account_id, cfg.region, cfg.k8s_cluster)
             pod_logs = PodLogSource(self.logstore, Owner(admin.account_id, cfg.region), backing.space)
+            network = ServiceNetwork(
+                IpRange.parse(cfg.service_cluster_ip_range), PortRange(*cfg.service_node_port_range)
+            )
             self.k8s = K8sListener(
-                K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port), self.store, pod_logs
+                K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port, network), self.store, pod_logs
             )
             await self.k8s.start()
             # pods run as ECS tasks of the backing cluster; its instances are the nodes
             self.pods = PodController(K8sObjects(self.store), self.tasks, backing)
             await self.pods.start()
-            # Deployment -> ReplicaSet -> Pod: level-triggered controllers over the same store
+            # Deployment -> ReplicaSet -> Pod, Job -> Pod: level-triggered controllers, same store
             k8s_objects = K8sObjects(self.store)
             self.workloads = [
                 ReplicaSetController(k8s_objects, backing.space),
                 DeploymentController(k8s_objects, backing.space),
+                JobController(k8s_objects, backing.space),
             ]
             for controller in self.workloads:
                 await controller.start()
+            # Services: Endpoints follow the pods; node ports open where ECS service listeners do
+            self.k8s_services = [
+                EndpointsController(k8s_objects, backing.space),
+                NodePortProxy(k8s_objects, backing.space, host=cfg.service_listener_host),
+            ]
+            for service_controller in self.k8s_services:
+                await service_controller.start()
         # Everything loaded so far (models, compiled shapes, the first index) lives as long as
         # the process: keep it out of the collector's generations.
         gc.collect()
@@ -241,6 +298,8 @@ class ControlPlane:
             self.k8s.begin_shutdown()
 
     async def stop(self) -> None:
+        for service_controller in self.k8s_services:
+            await service_controller.stop()
         for controller in self.workloads:
             await controller.stop()
         if self.pods is not None:
@@ -256,6 +315,8 @@ class ControlPlane:
             await self.listeners.stop()
         if self.services is not None:
             await self.services.stop()
+        if self.metering is not None:
+            await self.metering.stop()
         if self.tasks is not None:
             await self.tasks.stop()
         if self.logstore is not None:

@@ -71,7 +71,16 @@ class FakeControlPlane:
     def task_definition(self, *containers: JSON, **extra: Any) -> JSON:
         return {"family": "fam", "revision": 1, "containerDefinitions": list(containers), **extra}
 
-    async def assign(self, instance: str, td: JSON, *, overrides: JSON | None = None) -> FakeTask:
+    async def assign(
+        self,
+        instance: str,
+        td: JSON,
+        *,
+        overrides: JSON | None = None,
+        launch_type: str = "EC2",
+        capacity_provider: str | None = None,
+        subnets: Sequence[str] = (),
+    ) -> FakeTask:
         tid = uuid.uuid4().hex
         arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{self.cluster}/{tid}"
         mode = td.get("networkMode", "bridge")
@@ -84,8 +93,13 @@ class FakeControlPlane:
             revision=int(td.get("revision", 1)),
             task_definition=td,
             overrides=overrides or {},
-            launch_type="EC2",
-            network=TaskNetwork(mode=mode, attachment_id=str(uuid.uuid4()) if mode == "awsvpc" else None),
+            launch_type=launch_type,
+            capacity_provider=capacity_provider,
+            network=TaskNetwork(
+                mode=mode,
+                attachment_id=str(uuid.uuid4()) if mode == "awsvpc" else None,
+                subnets=list(subnets),
+            ),
         )
         task = FakeTask(arn, spec, instance)
         self.tasks[arn] = task

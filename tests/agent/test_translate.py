@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,100 @@ def test_depends_on_and_timeouts() -> None:
 
 def test_parse_env_file() -> None:
     assert parse_env_file("A=1\n#B=2\n\nC = x=y\nnovalue\n") == {"A": "1", "C": " x=y"}
+
+
+def fargate_spec(*containers: dict[str, Any], overrides: dict[str, Any] | None = None, **td: Any) -> TaskSpec:
+    doc = {"networkMode": "awsvpc", "cpu": "256", "memory": "512", **td}
+    base = spec(*containers, overrides=overrides, **doc)
+    return replace(base, launch_type="FARGATE", capacity_provider="FARGATE")
+
+
+FARGATE_CAPS = (
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+    "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+)  # fmt: skip
+
+
+def test_fargate_containers_get_fargates_capabilities_task_size_and_storage() -> None:
+    plain = {"name": "plain", "image": "busybox"}
+    ptrace = {
+        "name": "ptrace",
+        "image": "busybox",
+        "linuxParameters": {"capabilities": {"add": ["SYS_PTRACE"]}},
+    }
+    dropped = {
+        "name": "dropped",
+        "image": "busybox",
+        "memory": 128,
+        "linuxParameters": {"capabilities": {"drop": ["NET_RAW", "cap_chown"]}},
+    }
+    everything = {"name": "none", "image": "busybox", "linuxParameters": {"capabilities": {"drop": ["ALL"]}}}
+    by_name = {p.name: p.spec for p in plan(fargate_spec(plain, ptrace, dropped, everything))}
+    # Exactly Fargate's set whatever the engine's default: drop everything, add the set back.
+    assert by_name["plain"].cap_drop == ("ALL",) and by_name["plain"].cap_add == FARGATE_CAPS
+    assert by_name["ptrace"].cap_add == tuple(sorted((*FARGATE_CAPS, "SYS_PTRACE")))
+    assert by_name["dropped"].cap_add == tuple(c for c in FARGATE_CAPS if c not in ("NET_RAW", "CHOWN"))
+    assert by_name["none"].cap_add == () and by_name["none"].cap_drop == ("ALL",)
+    # Each container is capped at the task size (what it sees inside); its own limit stays.
+    assert {s.nano_cpus for s in by_name.values()} == {250_000_000}
+    assert by_name["plain"].memory_bytes == 512 * MIB and by_name["dropped"].memory_bytes == 128 * MIB
+    assert {s.storage_size_bytes for s in by_name.values()} == {20 * 1024 * MIB}
+    assert not any(s.privileged for s in by_name.values())
+    # The task override's size and storage win.
+    overrides = {"cpu": "1024", "memory": "4096", "ephemeralStorage": {"sizeInGiB": 100}}
+    (p,) = plan(fargate_spec(plain, overrides=overrides))
+    assert p.spec.nano_cpus == 1_000_000_000 and p.spec.memory_bytes == 4096 * MIB
+    assert p.spec.storage_size_bytes == 100 * 1024 * MIB
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (
+            {"containers": [{"privileged": True}]},
+            "Fargate does not support privileged containers (container 'app')",
+        ),
+        ({"td": {"networkMode": "bridge"}}, "Fargate only supports network mode"),
+        ({"td": {"pidMode": "host"}}, "do not support pidMode 'host'"),
+        ({"td": {"ipcMode": "host"}}, "do not support ipcMode"),
+        (
+            {"td": {"volumes": [{"name": "h", "host": {"sourcePath": "HOST"}}]}},
+            "host volumes with a 'sourcePath'",
+        ),
+        (
+            {"td": {"volumes": [{"name": "d", "dockerVolumeConfiguration": {"scope": "shared"}}]}},
+            "dockerVolumeConf",
+        ),
+        ({"containers": [{"linuxParameters": {"devices": [{"hostPath": "/dev/kvm"}]}}]}, "support 'devices'"),
+        (
+            {"containers": [{"linuxParameters": {"capabilities": {"add": ["NET_ADMIN"]}}}]},
+            "only supports adding",
+        ),
+        ({"containers": [{"linuxParameters": {"capabilities": {"add": ["ALL"]}}}]}, "only supports adding"),
+        ({"containers": [{"dockerSecurityOptions": ["seccomp=unconfined"]}]}, "'dockerSecurityOptions'"),
+        ({"containers": [{"disableNetworking": True}]}, "'disableNetworking'"),
+        (
+            {"td": {"cpu": "256", "memory": "4096"}},
+            "No Fargate configuration exists for given values: 256 CPU",
+        ),
+        ({"td": {"cpu": None}}, "requires that 'cpu' be defined at the task level"),
+        ({"td": {"ephemeralStorage": {"sizeInGiB": 201}}}, "between 21 and 200 GiB"),
+    ],
+)
+def test_fargate_refusals(tmp_path: Path, change: dict[str, Any], words: str) -> None:
+    container: dict[str, Any] = {"name": "app", "image": "busybox"}
+    for extra in change.get("containers", []):
+        container.update(extra)
+    td = {k: v for k, v in change.get("td", {}).items() if v is not None}
+    if "volumes" in td:
+        td["volumes"] = [
+            {**v, "host": {"sourcePath": str(tmp_path / "made")}} if "host" in v else v for v in td["volumes"]
+        ]
+    s = fargate_spec(container, **td)
+    if change.get("td", {}).get("cpu", "") is None:
+        s = replace(s, task_definition={k: v for k, v in s.task_definition.items() if k != "cpu"})
+    with pytest.raises(TaskSetupError) as raised:
+        plan(s)
+    assert raised.value.reason.startswith("CannotCreateContainerError: ")
+    assert words in raised.value.reason
+    assert not (tmp_path / "made").exists()  # refused before touching the host

@@ -7,13 +7,20 @@ replaces it."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
+import sys
 import time
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.stack import Stack
 from tests.e2e.test_task_lifecycle import awslogs, busybox
+from tests.support.server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.usage_client import usage_client
 
 pytestmark = pytest.mark.docker
 
@@ -61,6 +68,15 @@ def test_fargate_task_is_isolated_on_the_pool(stack: Stack) -> None:
     assert details["subnetId"] == "subnet-e2e"
     stream = f"ecs/client/{arn.rsplit('/', 1)[-1]}"
     stack.until(lambda: "fetched" in stack.log_messages(group, stream), "the client's fetch over localhost")
+    # The whole task is one cgroup of the task's size.
+    attrs = {a["name"]: a.get("value") for a in stack.describe(arn)["attributes"]}
+    assert attrs["stowage.isolation.scope"] == "TASK", attrs
+    parent = str(attrs["stowage.isolation.cgroup-parent"]).strip("/")
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # cgroup v2
+        limit = Path("/sys/fs/cgroup", parent, "memory.max").read_text().strip()
+    else:
+        limit = Path("/sys/fs/cgroup/memory", parent, "memory.limit_in_bytes").read_text().strip()
+    assert int(limit) == 512 << 20
 
     # Another task's containers do not share that localhost: nothing answers on its 8080.
     probe = "wget -q -T 2 -O- http://localhost:8080/ && echo REACHED || echo REFUSED"
@@ -100,3 +116,36 @@ def test_full_pool_waits_and_starts_when_capacity_frees(stack: Stack) -> None:
     stack.wait_status(second, "RUNNING")
     stack.ecs.stop_task(cluster=stack.cluster, task=second)
     stack.wait_status(second, "STOPPED")
+
+
+def test_short_fargate_task_is_billed_one_minute(stack: Stack) -> None:
+    assert stack.server is not None
+    stack.start_agent("pool", "--fargate", "--cpu-units", "1024", "--memory-mib", "2048")
+    td = _fargate(stack, "billed", busybox("app", "sleep", "2"), cpu="512", memory="1024")
+    arn = stack.ecs.run_task(
+        cluster=stack.cluster, taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK
+    )["tasks"][0]["taskArn"]
+    task = stack.wait_status(arn, "STOPPED")
+    ran = task["stoppedAt"] - task["pullStartedAt"]
+    assert ran.total_seconds() < 60
+    usage = usage_client(stack.server.endpoint)
+    [row] = stack.until(
+        lambda: usage.get_usage(cluster=stack.cluster, groupBy="TASK")["rows"] or None, "the task's usage"
+    )
+    assert row["taskArn"] == arn and row["billedSeconds"] == "60"
+    hourly = Decimal("0.5") * Decimal("0.04048") + Decimal("1") * Decimal("0.004445")
+    assert Decimal(row["cost"]) == (hourly / 60).quantize(Decimal("1e-10"))  # the API's 10 places
+    bill = subprocess.run(
+        [sys.executable, "-m", "stowage.cli.main", "bill", "--endpoint", stack.server.endpoint,
+         "--cluster", stack.cluster, "--by", "task", "--output", "json"],
+        capture_output=True, text=True, check=True, env=_aws_env(),
+    )  # fmt: skip
+    assert arn in bill.stdout and "60" in bill.stdout
+
+
+def _aws_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY, AWS_DEFAULT_REGION=REGION
+    )
+    return env

@@ -37,6 +37,7 @@ from stowage.agent.identity import Identity, load_identity, save_identity
 from stowage.agent.reporter import StateReporter
 from stowage.agent.runner import RunnerContext, TaskRunner
 from stowage.agent.stats import StatsCollector, Target
+from stowage.agent.task_isolation import FargateHost
 from stowage.agent.task_state import STOPPED
 from stowage.client import ApiError, ClientError, is_transient
 from stowage.model.agent_tasks import TaskSpec
@@ -92,6 +93,7 @@ class Agent:
             where=self._where,
             targets=self._stats_targets,
         )
+        self.fargate = FargateHost(runtime)
         self.runners: dict[str, TaskRunner] = {}
         self._runner_tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: set[str] = set()
@@ -317,6 +319,7 @@ class Agent:
             logs=self.logs,
             instance_arn=self.instance_arn,
             ensure_pause_image=self._ensure_pause_image,
+            fargate=self.fargate,
         )
         runner = TaskRunner(ctx, spec, desired=desired, recovered=recovered)
         self.runners[spec.task_arn] = runner
@@ -390,12 +393,18 @@ class Agent:
             if finished and now - max(finished) < self.config.cleanup_wait_s:
                 continue
             volumes: set[str] = set()
+            cgroups: set[str] = set()
             for state in group:
                 volumes.update(lbl.task_volumes_of(state.labels))
+                if parent := state.labels.get(lbl.TASK_CGROUP):
+                    cgroups.add(parent)
                 await self.runtime.remove(state.id, force=True)
                 self.logs.forget(state.id)
                 removed += 1
             for volume in sorted(volumes):
                 with contextlib.suppress(ContainerRuntimeError):
                     await self.runtime.remove_volume(volume)
+            for parent in sorted(cgroups):  # left busy when the task stopped: retry now
+                with contextlib.suppress(ContainerRuntimeError):
+                    await self.runtime.remove_task_cgroup(parent)
         return removed

@@ -35,17 +35,24 @@ def network_interfaces(spec: TaskSpec, ipv4: str | None) -> list[JSON] | None:
     return [interface]
 
 
-def eni_attachments(spec: TaskSpec, ipv4: str | None, region: str, *, stopped: bool) -> list[JSON]:
+def eni_attachments(
+    spec: TaskSpec, ipv4: str | None, region: str, *, stopped: bool, mac: str | None = None
+) -> list[JSON]:
+    """The task's ElasticNetworkInterface attachment: ``subnetId``, ``networkInterfaceId``,
+    ``macAddress`` (the pause container's endpoint's, as the engine reports it), the private
+    DNS name and ``privateIPv4Address``."""
     if spec.network.mode != "awsvpc" or ipv4 is None or not spec.network.attachment_id:
         return []
     tid = task_id(spec.task_arn)
     domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
-    octets = ipaddress.IPv4Address(ipv4).packed
+    if not mac:
+        # An engine that does not report it (older Podman): Docker's classic scheme for bridge
+        # endpoints, 02:42 + the IPv4 address.
+        mac = "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ipv4).packed)
     details = [
         {"name": "subnetId", "value": (spec.network.subnets or ["subnet-stowage"])[0]},
         {"name": "networkInterfaceId", "value": f"eni-{tid[:17]}"},
-        # Docker's own MAC scheme for bridge endpoints: 02:42 + the IPv4 address.
-        {"name": "macAddress", "value": "02:42:" + ":".join(f"{b:02x}" for b in octets)},
+        {"name": "macAddress", "value": mac},
         {"name": "privateDnsName", "value": f"ip-{ipv4.replace('.', '-')}.{domain}"},
         {"name": "privateIPv4Address", "value": ipv4},
     ]

@@ -14,6 +14,9 @@ or when it cannot start (``TaskFailedToStart``: an image that cannot be pulled, 
 engine refuses). Containers stop in reverse dependency order. A runner built with containers
 found on the host (after an agent restart) adopts them as they are: running ones keep running,
 exited ones are reported with their exit codes, missing ones are created.
+
+A Fargate task runs in a sandbox (`agent.task_isolation`): its pause container opens the task's
+own cgroup, which is limited to the task size before any container of the task starts.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from stowage.agent.clock import Backoff, Clock, wait_event
 from stowage.agent.config import AgentConfig
 from stowage.agent.eni import awsvpc_network, eni_attachments, network_interfaces
 from stowage.agent.reporter import StateReporter
+from stowage.agent.task_isolation import FargateHost, TaskIsolation
 from stowage.agent.task_state import (
     ESSENTIAL_EXITED,
     OOM_REASON,
@@ -46,6 +50,7 @@ from stowage.agent.task_state import (
 )
 from stowage.agent.translate import (
     TaskSetupError,
+    fargate_task_size,
     pause_docker_name,
     plan_task,
     task_id,
@@ -57,10 +62,12 @@ from stowage.runtime.base import (
     ContainerNotFoundError,
     ContainerRuntime,
     ContainerRuntimeError,
+    ContainerSpec,
     ContainerState,
     ContainerStatus,
     EngineUnavailableError,
     ImagePullError,
+    StorageQuotaUnsupportedError,
 )
 
 JSON = dict[str, Any]
@@ -81,6 +88,9 @@ class RunnerContext:
     logs: LogRouter
     instance_arn: str
     ensure_pause_image: Callable[[], Awaitable[None]]
+    fargate: FargateHost | None = None
+    """The agent's view of its engine's isolation; None: Fargate tasks are not isolated here
+    (only for runners built outside an Agent)."""
 
 
 class TaskRunner:
@@ -107,6 +117,8 @@ class TaskRunner:
         self._pause_id: str | None = None
         self._stale_pause: list[str] = []
         self._ipv4: str | None = None
+        self._mac: str | None = None
+        self._isolation: TaskIsolation | None = None
         self._reached_running = False
         self._pull_started_at: float | None = None
         self._pull_stopped_at: float | None = None
@@ -147,16 +159,22 @@ class TaskRunner:
     def _prepare(self, recovered: Sequence[ContainerState]) -> None:
         try:
             plans = plan_task(self.spec, config=self.ctx.config, instance_arn=self.ctx.instance_arn)
+            size = fargate_task_size(self.spec)
         except TaskSetupError as exc:
             self._setup_error = exc
             return
+        if size is not None and self.ctx.fargate is not None:
+            self._isolation = TaskIsolation(self.spec, size, self.ctx.fargate)
         self.runs = {p.name: ContainerRun(p.name, p) for p in plans}
         started: list[float] = []
         for state in recovered:
+            if self._isolation is not None:
+                self._isolation.adopt(state.labels)
             if state.labels.get(lbl.ROLE) == lbl.ROLE_PAUSE:
                 if state.running and state.ip_addresses:
                     self._pause_id = state.id
                     self._ipv4 = next(iter(state.ip_addresses.values()))
+                    self._mac = next(iter(state.mac_addresses.values()), None)
                 else:
                     self._stale_pause.append(state.id)
                 continue
@@ -203,6 +221,9 @@ class TaskRunner:
                 await self._pull()
             if not self._stopping() and self.awsvpc and self._pause_id is None:
                 await self._ensure_namespace()
+            if not self._stopping() and self._isolation is not None and self._pause_id is not None:
+                await self._isolation.enforce(self.ctx.runtime, self._pause_id)
+                await self._isolation.check_storage()
             if not self._stopping():
                 await self._advance()
             self._check_essential()
@@ -284,6 +305,8 @@ class TaskRunner:
             await self.ctx.runtime.remove(stale, force=True)
         self._stale_pause.clear()
         spec = self.spec
+        iso = self._isolation
+        parent = await iso.cgroup_parent(self.ctx.runtime) if iso is not None else ""
         labels = lbl.container_labels(
             cluster_arn=spec.cluster_arn,
             instance_arn=self.ctx.instance_arn,
@@ -294,6 +317,8 @@ class TaskRunner:
             role=lbl.ROLE_PAUSE,
             task_volumes=task_volume_names(spec),
         )
+        if iso is not None:
+            labels = iso.pause_labels(labels)
         try:
             await self.ctx.ensure_pause_image()
             namespace = await create_task_namespace(
@@ -302,6 +327,8 @@ class TaskRunner:
                 name=pause_docker_name(spec),
                 labels=labels,
                 pause_image=self.ctx.config.pause_image,
+                cgroup_parent=parent,
+                cap_drop=("ALL",) if iso is not None else (),
             )
         except EngineUnavailableError:
             raise
@@ -311,6 +338,7 @@ class TaskRunner:
             )
             return
         self._pause_id, self._ipv4 = namespace.pause_id, namespace.ipv4
+        self._mac = namespace.mac or None
 
     async def _advance(self) -> None:
         now = self.ctx.clock.now()
@@ -345,9 +373,11 @@ class TaskRunner:
                     f"{self.runs[src].container_id}{':ro' if ro else ''}" for src, ro in run.plan.volumes_from
                 ),
             )
+        if self._isolation is not None:
+            spec = self._isolation.container_spec(run.name, spec)
         if run.container_id is None:
             try:
-                run.container_id = await rt.create(spec)
+                run.container_id = await self._create(spec)
             except EngineUnavailableError:
                 raise
             except ContainerRuntimeError as exc:
@@ -384,6 +414,17 @@ class TaskRunner:
                 {"bindIP": "0.0.0.0", "containerPort": port, "hostPort": port, "protocol": proto}
                 for port, proto in run.plan.host_port_mappings
             ]
+
+    async def _create(self, spec: ContainerSpec) -> str:
+        try:
+            return await self.ctx.runtime.create(spec)
+        except StorageQuotaUnsupportedError as exc:
+            if self._isolation is None or spec.storage_size_bytes is None:
+                raise
+            # The engine's storage driver has no quota after all (overlay2 on xfs without
+            # pquota): run without one, and report the storage as not enforced.
+            self._isolation.storage_refused(exc.message)
+            return await self.ctx.runtime.create(replace(spec, storage_size_bytes=None))
 
     def _container_failed(self, run: ContainerRun, reason: str, *, start_failure: bool = True) -> None:
         run.status = STOPPED
@@ -438,6 +479,8 @@ class TaskRunner:
             timer.cancel()
         self.finished = True
         self._report()
+        if self._isolation is not None:
+            await self._isolation.release(self.ctx.runtime)  # after the report: it may wait
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -461,10 +504,12 @@ class TaskRunner:
             "healthStatus": task_health(list(self.runs.values())),
         }
         attachments = eni_attachments(
-            self.spec, self._ipv4, self.ctx.config.region, stopped=status == STOPPED
+            self.spec, self._ipv4, self.ctx.config.region, stopped=status == STOPPED, mac=self._mac
         )
         if attachments:
             body["attachments"] = attachments
+        if self._isolation is not None and (isolation := self._isolation.report()) is not None:
+            body["isolation"] = isolation
         for key, value in (
             ("pullStartedAt", self._pull_started_at),
             ("pullStoppedAt", self._pull_stopped_at),

@@ -24,6 +24,9 @@ mapped here, in ECS's terms (units: MiB and cpu units in, bytes and shares out):
 - ``portMappings``: fixed and dynamic (``hostPort`` 0/absent) host ports in bridge mode.
 - ``logConfiguration``: ``awslogs`` keeps the engine on json-file (the agent ships the lines);
   other drivers go to the engine as given.
+- Fargate tasks (`agent.fargate`): refused outright when they break a Fargate rule; otherwise
+  every container gets exactly Fargate's capabilities and the task's ephemeral storage as its
+  writable-layer quota (the task-wide cgroup is `agent.task_isolation`'s, at run time).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stowage.agent import fargate
 from stowage.agent import labels as lbl
 from stowage.agent.config import AgentConfig
 from stowage.model.agent_tasks import TaskSpec
@@ -293,6 +297,7 @@ def plan_container(
     instance_arn: str,
     volumes: Mapping[str, _Volume],
     read: Callable[[Path], str] = _read_text,
+    fargate_size: fargate.TaskSize | None = None,
 ) -> ContainerPlan:
     name = str(definition["name"])
     override = spec.container_override(name)
@@ -374,6 +379,8 @@ def plan_container(
         stop_timeout_s=_int(definition.get("stopTimeout")),
         log=_log_config(definition),
     )
+    if fargate_size is not None:
+        container_spec = fargate.harden_container(container_spec, definition, fargate_size)
     stop_timeout = definition.get("stopTimeout")
     start_timeout = definition.get("startTimeout")
     return ContainerPlan(
@@ -405,6 +412,7 @@ def plan_task(
     read: Callable[[Path], str] = _read_text,
 ) -> list[ContainerPlan]:
     """One plan per container definition, in definition order. Raises TaskSetupError."""
+    size = fargate_task_size(spec)
     volumes = task_volumes(spec)
     for volume in volumes.values():
         if volume.mount_type == "bind" and not os.path.exists(volume.source):
@@ -417,6 +425,19 @@ def plan_task(
                     f"CannotCreateContainerError: host path {volume.source}: {exc.strerror or exc}"
                 ) from exc
     return [
-        plan_container(spec, d, config=config, instance_arn=instance_arn, volumes=volumes, read=read)
+        plan_container(
+            spec, d, config=config, instance_arn=instance_arn, volumes=volumes, read=read, fargate_size=size
+        )
         for d in spec.container_definitions()
     ]
+
+
+def fargate_task_size(spec: TaskSpec) -> fargate.TaskSize | None:
+    """The size of a Fargate task (None for other tasks). Raises TaskSetupError, before anything
+    touches the host, for a task that breaks a Fargate rule."""
+    if not fargate.is_fargate(spec):
+        return None
+    checked = fargate.check(spec)
+    if isinstance(checked, fargate.Refusal):
+        raise TaskSetupError(f"CannotCreateContainerError: {checked.reason}", checked.container)
+    return checked

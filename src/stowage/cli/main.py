@@ -51,6 +51,20 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="the ECS cluster whose instances are the Kubernetes nodes and run its pods (default)",
     )
     p.add_argument(
+        "--service-cluster-ip-range",
+        type=_cidr,
+        default="10.96.0.0/12",
+        metavar="CIDR",
+        help="IPv4 range of Kubernetes Service cluster IPs (default 10.96.0.0/12)",
+    )
+    p.add_argument(
+        "--service-node-port-range",
+        type=_port_range,
+        default=(30000, 32767),
+        metavar="FIRST-LAST",
+        help="Kubernetes NodePort range, opened on --service-listener-host (default 30000-32767)",
+    )
+    p.add_argument(
         "--service-listener-host",
         default="127.0.0.1",
         help="address of load-balanced services' listeners (default 127.0.0.1; 0.0.0.0: all)",
@@ -61,6 +75,13 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=(20000, 20999),
         metavar="FIRST-LAST",
         help="port range of load-balanced services' listeners (default 20000-20999)",
+    )
+    p.add_argument(
+        "--price-table",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Fargate prices (TOML or JSON, see docs/fargate.md) over the data dir's price-table.toml",
     )
     p.add_argument(
         "--agent-timeout",
@@ -75,6 +96,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="PER_TASK_HOUR",
         help="chaos: FARGATE_SPOT interruptions per running Spot task per hour (default 0)",
     )
+
+
+def _cidr(text: str) -> str:
+    from stowage.model.k8s.service_ranges import IpRange
+
+    try:
+        return str(IpRange.parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -129,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stowage.cli.kubeconfig import add_kubeconfig_parser
 
     add_kubeconfig_parser(sub, Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR))
+    from stowage.cli.bill import add_bill_parser
+
+    add_bill_parser(sub, Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR))
     return parser
 
 
@@ -161,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stowage.cli.kubeconfig import run_kubeconfig
 
         return run_kubeconfig(args)
+    if args.command == "bill":
+        from stowage.cli.bill import run_bill
+
+        return run_bill(args)
     return 2
 
 

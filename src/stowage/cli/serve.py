@@ -31,6 +31,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         spot_reclaim_rate=max(0.0, args.spot_reclaim_rate),
         service_listener_host=args.service_listener_host,
         service_listener_ports=args.service_listener_ports,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
+        price_table=args.price_table.resolve() if args.price_table else None,
     )
 
 

@@ -2,7 +2,8 @@
 
 The target prefix (``X-Amz-Target``), JSON version (content type) and SigV4 signing name come
 from each model's metadata, as botocore itself takes them: ``ecs`` and ``logs`` from botocore's
-bundled models, ``stowage-agent`` from ``stowage.model.aws_models``.
+bundled models, ``stowage-agent`` and ``stowage`` (administration: usage) from
+``stowage.model.aws_models``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stowage.model.aws_models import MODELS_DIR
 ECS = "ecs"
 LOGS = "logs"
 AGENT = "stowage-agent"
+STOWAGE = "stowage"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import aiohttp
 from botocore.credentials import Credentials
 
 from stowage.client.json_client import AwsJsonClient, RetryPolicy, Sleep
-from stowage.client.services import AGENT, ECS, LOGS, service_info
+from stowage.client.services import AGENT, ECS, LOGS, STOWAGE, service_info
 
 DEFAULT_REGION = "us-east-1"
 _POOL_SIZE = 32
@@ -41,7 +41,7 @@ def region_from_env(region: str | None = None) -> str:
 
 
 class ControlPlaneClients:
-    """``ecs``, ``logs`` and ``agent`` clients sharing one session. Use as an async context
+    """``ecs``, ``logs``, ``agent`` and ``stowage`` clients sharing one session. Use as an async context
     manager, or call `close`."""
 
     def __init__(
@@ -68,6 +68,7 @@ class ControlPlaneClients:
         self.ecs = make(ECS)
         self.logs = make(LOGS)
         self.agent = make(AGENT)
+        self.stowage = make(STOWAGE)
 
     async def close(self) -> None:
         await self.session.close()

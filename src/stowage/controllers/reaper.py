@@ -16,7 +16,7 @@ from stowage.controllers.stats import StatsBook
 from stowage.model import container_instances as ci
 from stowage.model import tasks as task_model
 from stowage.resources.container_instances import InstanceRecords
-from stowage.resources.records import Records
+from stowage.resources.records import Record, Records
 from stowage.resources.tasks import TaskRecords
 
 log = logging.getLogger("stowage.controllers.reaper")
@@ -38,6 +38,9 @@ class Reaper:
         self.stats = stats
         self.clock = clock
         self.retention = retention
+        self.hold: Callable[[Record], bool] | None = None
+        """Keeps a stopped task past its retention while it says so (the Fargate usage ledger
+        holds a task until its usage is written)."""
 
     async def sweep(self) -> int:
         """Delete what has expired; returns how many records went."""
@@ -48,7 +51,9 @@ class Reaper:
             stopped_at = doc.get("stoppedAt")
             if doc.get("lastStatus") != task_model.STOPPED or stopped_at is None:
                 continue
-            if now - float(stopped_at) >= self.retention and await self.tasks.delete(rec):
+            if now - float(stopped_at) < self.retention or (self.hold is not None and self.hold(rec)):
+                continue
+            if await self.tasks.delete(rec):
                 self.stats.forget(str(doc["taskArn"]))
                 removed += 1
         for rec in self.index.instances():

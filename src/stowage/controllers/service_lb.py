@@ -14,6 +14,10 @@ refuses the connection is skipped and the next one tried, so a client never sees
 just went away. Deployments are followed because the targets are re-read for every
 connection: new tasks join once healthy, old ones leave when the controller starts their
 deregistration delay (before it stops them), and connections already open run to their end.
+
+The forwarding itself (round robin, skipping targets that refuse or close before answering) is
+``TcpForwarder``, over any function that lists the targets of the moment: Kubernetes NodePort
+services use it too (``controllers/k8s/nodeports.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import functools
 import logging
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stowage.controllers.services.controller import ServiceController
@@ -84,12 +88,82 @@ def targets(service: Doc, tasks: Iterable[Record]) -> list[tuple[str, int]]:
     return sorted(set(out))
 
 
+class TcpForwarder:
+    """Forwards each accepted connection to the next of ``targets()`` (round robin), trying the
+    following ones when a target refuses, or closes before answering the client's first bytes."""
+
+    def __init__(self, targets: Callable[[], list[tuple[str, int]]], what: str = "") -> None:
+        self.targets = targets
+        self.what = what
+        self._next = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """An ``asyncio.start_server`` callback."""
+        try:
+            await self._proxy(reader, writer)
+        except Exception:
+            log.debug("proxy connection for %s failed", self.what, exc_info=True)
+        finally:
+            writer.close()
+
+    async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Connect to a target; when the client speaks first, hand its first bytes to the
+        target and wait for the target's first answer: a target that closes (or stays silent
+        for ``FIRST_BYTE_TIMEOUT``) before answering anything is a task that is not serving
+        yet or any more (Docker's port proxy accepts connections for a container that does
+        not listen yet), and the same bytes go to the next target instead."""
+        first = b""
+        with contextlib.suppress(TimeoutError):
+            first = await asyncio.wait_for(reader.read(_CHUNK), CLIENT_FIRST_WAIT)
+        tried: set[tuple[str, int]] = set()
+        for _ in range(MAX_TRIES):
+            upstream = await self._connect(tried)
+            if upstream is None:
+                return
+            up_reader, up_writer, target = upstream
+            tried.add(target)
+            reply = b""
+            if first:
+                up_writer.write(first)
+                await up_writer.drain()
+                with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                    reply = await asyncio.wait_for(up_reader.read(_CHUNK), FIRST_BYTE_TIMEOUT)
+                if not reply:
+                    up_writer.close()
+                    continue
+                writer.write(reply)
+                await writer.drain()
+            try:
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            finally:
+                up_writer.close()
+            return
+
+    async def _connect(
+        self, tried: set[tuple[str, int]]
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, tuple[str, int]] | None:
+        found = [t for t in self.targets() if t not in tried]
+        if not found:
+            return None
+        start = self._next
+        self._next = start + 1
+        for i in range(len(found)):
+            host, port = found[(start + i) % len(found)]
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+            except (OSError, TimeoutError):
+                tried.add((host, port))
+                continue
+            return r, w, (host, port)
+        return None
+
+
 class ServiceListeners:
     def __init__(self, controller: ServiceController, config: ListenerConfig | None = None) -> None:
         self.controller = controller
         self.config = config or ListenerConfig()
         self._servers: dict[str, tuple[int, asyncio.Server]] = {}
-        self._next: dict[str, int] = {}
+        self._forwarders: dict[str, TcpForwarder] = {}
         self._loop: asyncio.Task[None] | None = None
 
     # -- reconcile --------------------------------------------------------------------------
@@ -112,6 +186,7 @@ class ServiceListeners:
         for key in [k for k in self._servers if k not in wanted]:
             _port, server = self._servers.pop(key)
             server.close()
+            self._forwarders.pop(key, None)
         for key, rec in wanted.items():
             listener = rec.doc.get("_listener")
             if listener is None:
@@ -125,7 +200,7 @@ class ServiceListeners:
                 held[1].close()
             try:
                 server = await asyncio.start_server(
-                    functools.partial(self._serve, key), self.config.host, port, reuse_address=True
+                    self._forwarder(key).serve, self.config.host, port, reuse_address=True
                 )
             except OSError as exc:
                 log.warning("cannot listen on %s:%s for %s: %s", self.config.host, port, key, exc)
@@ -163,67 +238,14 @@ class ServiceListeners:
         log.warning("no free port in %s-%s for %s", cfg.first_port, cfg.last_port, rec.key)
 
     # -- proxy ------------------------------------------------------------------------------
-    async def _serve(self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await self._proxy(key, reader, writer)
-        except Exception:
-            log.debug("proxy connection for %s failed", key, exc_info=True)
-        finally:
-            writer.close()
+    def _forwarder(self, key: str) -> TcpForwarder:
+        if key not in self._forwarders:  # kept across listener restarts: round robin goes on
+            self._forwarders[key] = TcpForwarder(functools.partial(self._targets, key), key)
+        return self._forwarders[key]
 
-    async def _proxy(self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Connect to a target; when the client speaks first, hand its first bytes to the
-        target and wait for the target's first answer: a target that closes (or stays silent
-        for ``FIRST_BYTE_TIMEOUT``) before answering anything is a task that is not serving
-        yet or any more (Docker's port proxy accepts connections for a container that does
-        not listen yet), and the same bytes go to the next target instead."""
-        first = b""
-        with contextlib.suppress(TimeoutError):
-            first = await asyncio.wait_for(reader.read(_CHUNK), CLIENT_FIRST_WAIT)
-        tried: set[tuple[str, int]] = set()
-        for _ in range(MAX_TRIES):
-            upstream = await self._connect(key, tried)
-            if upstream is None:
-                return
-            up_reader, up_writer, target = upstream
-            tried.add(target)
-            reply = b""
-            if first:
-                up_writer.write(first)
-                await up_writer.drain()
-                with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-                    reply = await asyncio.wait_for(up_reader.read(_CHUNK), FIRST_BYTE_TIMEOUT)
-                if not reply:
-                    up_writer.close()
-                    continue
-                writer.write(reply)
-                await writer.drain()
-            try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            finally:
-                up_writer.close()
-            return
-
-    async def _connect(
-        self, key: str, tried: set[tuple[str, int]]
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, tuple[str, int]] | None:
+    def _targets(self, key: str) -> list[tuple[str, int]]:
         rec = self.controller.services.get(key)
-        if rec is None:
-            return None
-        found = [t for t in targets(rec.doc, self.controller.tasks_of(key)) if t not in tried]
-        if not found:
-            return None
-        start = self._next.get(key, 0)
-        self._next[key] = start + 1
-        for i in range(len(found)):
-            host, port = found[(start + i) % len(found)]
-            try:
-                r, w = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
-            except (OSError, TimeoutError):
-                tried.add((host, port))
-                continue
-            return r, w, (host, port)
-        return None
+        return [] if rec is None else targets(rec.doc, self.controller.tasks_of(key))
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self.run(), name="service-listeners")

@@ -327,6 +327,8 @@ class Report:
     stopped_reason: str | None = None
     from_agent: bool = True
     """False when the control plane itself stops a task (its instance was deregistered)."""
+    isolation: Mapping[str, Any] | None = None
+    """How the agent isolated a Fargate task (the agent model's ``TaskIsolationReport``)."""
 
 
 def check_report(report: Report) -> None:
@@ -376,6 +378,8 @@ def apply_report(doc: Doc, report: Report, now: float) -> Doc | None:
         new["_acked"] = True
     _apply_containers(new, report.containers, final=new["lastStatus"] == STOPPED)
     _apply_attachments(new, report.attachments)
+    if report.isolation:
+        _apply_isolation(new, report.isolation)
     if new == doc:
         return None
     new["version"] = int(doc.get("version", 0)) + 1
@@ -392,6 +396,27 @@ def _writable(doc: Doc) -> Doc:
     if "attachments" in doc:
         new["attachments"] = [dict(a) for a in doc["attachments"]]
     return new
+
+
+ISOLATION_ATTRIBUTES = {
+    "scope": "stowage.isolation.scope",
+    "cgroupParent": "stowage.isolation.cgroup-parent",
+    "reason": "stowage.isolation.reason",
+    "ephemeralStorageEnforced": "stowage.ephemeral-storage.enforced",
+    "ephemeralStorageReason": "stowage.ephemeral-storage.reason",
+}
+"""How a Fargate task's isolation shows in DescribeTasks: as task ``attributes`` (the ECS
+``Task`` shape has no member for it)."""
+
+
+def _apply_isolation(new: Doc, isolation: Mapping[str, Any]) -> None:
+    attrs = {a["name"]: a for a in new.get("attributes") or []}
+    for member, name in ISOLATION_ATTRIBUTES.items():
+        value = isolation.get(member)
+        if value is not None:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            attrs[name] = {"name": name, "value": text}
+    new["attributes"] = list(attrs.values())
 
 
 def _advance(new: Doc, target: str, report: Report, now: float) -> None:

@@ -124,6 +124,22 @@ class K8sObjects:
         except CompareFailed:
             return None
 
+    async def write_with(
+        self, key: str, obj: Obj, expect_revision: int, compares: Sequence[Compare], ops: Sequence[Op]
+    ) -> Stored | None:
+        """``create`` (``expect_revision`` 0) or ``replace``, with more guards and writes in the
+        same transaction; None if any guard fails."""
+        guard = Compare.absent(key) if expect_revision == 0 else Compare.mod_revision(key, expect_revision)
+        result = await self.store.txn([guard, *compares], [Put(key, encode(obj)), *ops])
+        if not result.succeeded:
+            return None
+        return Stored(_with_rv(obj, result.revision), result.revision, key)
+
+    async def delete_with(self, key: str, expect_revision: int, ops: Sequence[Op]) -> int | None:
+        """``delete`` at ``expect_revision`` with more writes in the same transaction."""
+        result = await self.store.txn([Compare.mod_revision(key, expect_revision)], [Delete(key), *ops])
+        return result.revision if result.succeeded else None
+
     async def commit(self, compares: Sequence[Compare], ops: Sequence[Op]) -> bool:
         return (await self.store.txn(compares, ops)).succeeded
 

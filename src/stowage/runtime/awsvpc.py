@@ -91,6 +91,7 @@ class TaskNamespace:
     pause_id: str
     network: NetworkInfo
     ipv4: str
+    mac: str = ""  # the endpoint's MAC address ("" if the engine does not say)
 
     @property
     def network_mode(self) -> str:
@@ -109,10 +110,14 @@ async def create_task_namespace(
     ipv4_address: str | None = None,
     extra_hosts: Mapping[str, str] | None = None,
     dns_servers: tuple[str, ...] = (),
+    cgroup_parent: str = "",
+    cap_drop: tuple[str, ...] = (),
 ) -> TaskNamespace:
     """Start the task's pause container on `network` (created if missing) and return its
     namespace. Hostname, DNS and extra hosts belong here: containers that join a namespace
-    may not set them themselves. On failure nothing is left behind."""
+    may not set them themselves. `cgroup_parent` puts the pause container first in a task
+    cgroup (see `runtime.task_cgroups`); it needs no capabilities (`cap_drop` ("ALL",)). On
+    failure nothing is left behind."""
     info = await runtime.ensure_network(network)
     spec = ContainerSpec(
         image=pause_image,
@@ -125,6 +130,8 @@ async def create_task_namespace(
         dns_servers=dns_servers,
         stop_signal="SIGKILL",
         memory_bytes=None,
+        cgroup_parent=cgroup_parent,
+        cap_drop=cap_drop,
     )
     pause_id = await runtime.create(spec)
     try:
@@ -137,7 +144,7 @@ async def create_task_namespace(
     if not ip:
         await runtime.remove(pause_id, force=True)
         raise ContainerRuntimeError(f"pause container {pause_id} got no address on {info.name}")
-    return TaskNamespace(pause_id=pause_id, network=info, ipv4=ip)
+    return TaskNamespace(pause_id=pause_id, network=info, ipv4=ip, mac=state.mac_addresses.get(info.name, ""))
 
 
 async def remove_task_namespace(runtime: ContainerRuntime, namespace: TaskNamespace) -> None:

@@ -3,7 +3,8 @@
 Like Nomad's task-driver plugin, everything the agent does to containers goes through
 `ContainerRuntime`: make sure an image is present, create/start/stop/remove a container, inspect
 it, wait for it, read its stats and logs, find the containers it labelled (recovery after an
-agent restart), watch engine events, and manage the bridge networks that awsvpc tasks live on.
+agent restart), watch engine events, manage the bridge networks that awsvpc tasks live on, and
+hold a Fargate task's containers in one cgroup limited to the task's size.
 
 Two implementations exist: `stowage.runtime.docker.DockerRuntime` (the product: the Docker
 Engine API, also Podman's compatible socket) and `stowage.runtime.fake.FakeRuntime` (in-memory,
@@ -132,6 +133,9 @@ class ContainerSpec:
     stop_signal: str = ""  # "" = the image's (SIGTERM by default)
     stop_timeout_s: int | None = None
     log: LogConfig = field(default_factory=LogConfig)
+    # isolation (Fargate tasks)
+    cgroup_parent: str = ""  # "" = the engine's default; else a `task_cgroup_parent` answer
+    storage_size_bytes: int | None = None  # cap on the writable layer (engine permitting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,14 @@ class NetworkSpec:
     gateway: str = ""  # "" = the first host address of the subnet
     labels: Mapping[str, str] = field(default_factory=dict)
     internal: bool = False  # no route out of the host
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLimits:
+    """Limits on a whole task: all its containers together, as one cgroup. None = unlimited."""
+
+    nano_cpus: int | None = None  # 1e9 = 1 vCPU (the cgroup's cpu quota over its period)
+    memory_bytes: int | None = None
 
 
 # -- what the engine reports ----------------------------------------------------------------------
@@ -197,6 +209,7 @@ class ContainerState:
     ip_addresses: Mapping[str, str]  # network name -> IPv4
     ports: tuple[PublishedPort, ...]
     pid: int  # 0 when not running
+    mac_addresses: Mapping[str, str] = field(default_factory=dict)  # network name -> MAC
 
     @property
     def running(self) -> bool:
@@ -317,6 +330,16 @@ class InvalidSpecError(ContainerRuntimeError):
     """The engine rejected the container spec (bad ulimit, unknown network, ...)."""
 
 
+class StorageQuotaUnsupportedError(InvalidSpecError):
+    """The engine refused `ContainerSpec.storage_size_bytes`: its storage driver has no quota
+    (overlay2 needs xfs mounted with pquota). The same spec without the size would be accepted."""
+
+
+class TaskCgroupUnsupportedError(ContainerRuntimeError):
+    """This engine's containers cannot share one limited task cgroup from here (rootless engine,
+    a remote engine, cgroups not writable, ...); `message` says why."""
+
+
 class ContainerStartError(ContainerRuntimeError):
     """The engine could not start the container (port taken, bad command, ...): ECS's
     CannotStartContainerError."""
@@ -405,6 +428,29 @@ class ContainerRuntime(Protocol):
     async def remove_volume(self, name: str) -> None:
         """Remove a named volume (ECS task-scoped volumes, when the task is done); a missing one
         is a no-op."""
+        ...
+
+    async def task_cgroup_parent(self, key: str) -> str:
+        """The cgroup parent every container of one task gets (`ContainerSpec.cgroup_parent`),
+        named for the engine's cgroup driver; `key` names the task. Raise
+        TaskCgroupUnsupportedError when the host cannot limit a task as a whole."""
+        ...
+
+    async def limit_task_cgroup(self, parent: str, limits: TaskLimits, *, member: str) -> TaskLimits:
+        """Set `limits` on the task cgroup `parent`, which the engine made when it started
+        `member` (a running container created with that parent: the awsvpc pause container);
+        return the limits as the cgroup files read back. Idempotent. Raise
+        TaskCgroupUnsupportedError when this host cannot see or write the engine's cgroups."""
+        ...
+
+    async def remove_task_cgroup(self, parent: str) -> None:
+        """Remove the task cgroup once every container of the task has stopped; a missing or
+        still busy one is left alone."""
+        ...
+
+    async def storage_quota_support(self) -> str | None:
+        """None when `ContainerSpec.storage_size_bytes` can be enforced on this engine, else
+        why not (the engine may still refuse it at create: StorageQuotaUnsupportedError)."""
         ...
 
     async def close(self) -> None: ...

@@ -27,6 +27,7 @@ import aiodocker
 from aiodocker.exceptions import DockerError
 from yarl import URL
 
+from stowage.runtime import task_cgroups
 from stowage.runtime.base import (
     ContainerConflictError,
     ContainerNotFoundError,
@@ -45,7 +46,11 @@ from stowage.runtime.base import (
     NetworkInfo,
     NetworkSpec,
     RuntimeEvent,
+    StorageQuotaUnsupportedError,
+    TaskCgroupUnsupportedError,
+    TaskLimits,
 )
+from stowage.runtime.docker_isolation import cgroup_host, is_storage_opt_refusal, storage_quota_problem
 from stowage.runtime.docker_json import (
     create_body,
     engine_time,
@@ -60,6 +65,7 @@ JSON = dict[str, Any]
 # aiodocker reports "cannot connect" as this pseudo HTTP status.
 _UNREACHABLE = 900
 _LIST_CONCURRENCY = 16
+_CGROUP_REMOVE_ATTEMPTS = 8  # ~2.5 s in all
 
 
 def _raise(exc: DockerError, what: str) -> NoReturn:
@@ -98,6 +104,8 @@ class DockerRuntime:
         # two networks, and a name that matches two is then refused at container start. One
         # create per name at a time, in this process.
         self._network_locks: dict[str, asyncio.Lock] = {}
+        self._info: JSON | None = None
+        self._storage_refusal: str | None = None  # the engine's own refusal of a size quota
 
     @classmethod
     async def connect(cls, url: str | None = None) -> DockerRuntime:
@@ -126,6 +134,50 @@ class DockerRuntime:
     async def engine_version(self) -> JSON:
         with _engine_errors("engine version"):
             return cast(JSON, await self._docker._query_json("version"))
+
+    async def engine_info(self) -> JSON:
+        """GET /info, read once: the cgroup and storage facts it holds do not change while the
+        daemon runs."""
+        if self._info is None:
+            with _engine_errors("engine info"):
+                self._info = cast(JSON, await self._docker._query_json("info"))
+        return self._info
+
+    # -- task isolation (Fargate) ---------------------------------------------------------------
+
+    async def _cgroup_host(self) -> task_cgroups.CgroupHost:
+        host = cgroup_host(await self.engine_info())
+        if isinstance(host, str):
+            raise TaskCgroupUnsupportedError(host)
+        return host
+
+    async def task_cgroup_parent(self, key: str) -> str:
+        return (await self._cgroup_host()).parent_name(key)
+
+    async def limit_task_cgroup(self, parent: str, limits: TaskLimits, *, member: str) -> TaskLimits:
+        host = await self._cgroup_host()
+        task_cgroups.check_member(host, parent, member)
+        return task_cgroups.write_limits(host, parent, limits)
+
+    async def remove_task_cgroup(self, parent: str) -> None:
+        try:
+            host = await self._cgroup_host()
+        except TaskCgroupUnsupportedError:
+            return
+        # The engine removes an exited container's cgroup shortly after it reports the exit, so
+        # the parent can be busy for a moment after the task's last container stopped.
+        delay = 0.05
+        for _ in range(_CGROUP_REMOVE_ATTEMPTS):
+            try:
+                if task_cgroups.remove(host, parent):
+                    return
+            except OSError as exc:
+                raise ContainerRuntimeError(f"remove task cgroup {parent}: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def storage_quota_support(self) -> str | None:
+        return self._storage_refusal or storage_quota_problem(await self.engine_info())
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -215,6 +267,9 @@ class DockerRuntime:
                 "containers/create", "POST", params=params, data=json.dumps(create_body(spec))
             )
         except DockerError as exc:
+            if spec.storage_size_bytes is not None and is_storage_opt_refusal(exc.message):
+                self._storage_refusal = exc.message
+                raise StorageQuotaUnsupportedError(f"create container: {exc.message}") from exc
             if exc.status == 404 and "image" in exc.message.lower():
                 raise ImageNotFoundError(f"create container: {exc.message}") from exc
             if exc.status == 404:  # e.g. the named network or the volumes_from container is missing

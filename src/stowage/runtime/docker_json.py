@@ -90,6 +90,10 @@ def create_body(spec: ContainerSpec) -> JSON:
         # Without this Docker lets the container swap as much again as its limit, and a memory
         # hog crawls in swap instead of being OOM-killed as ECS reports it.
         host["MemorySwap"] = spec.memory_bytes
+    if spec.cgroup_parent:
+        host["CgroupParent"] = spec.cgroup_parent
+    if spec.storage_size_bytes is not None:
+        host["StorageOpt"] = {"size": str(spec.storage_size_bytes)}
     if spec.ulimits:
         host["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in spec.ulimits]
     if spec.cap_add:
@@ -186,10 +190,13 @@ def parse_state(data: JSON) -> ContainerState:
         raw = str(health_data.get("Status", "")).lower()
         health = HealthStatus(raw) if raw in HealthStatus._value2member_map_ else HealthStatus.STARTING
     ips: dict[str, str] = {}
+    macs: dict[str, str] = {}
     for name, endpoint in (net.get("Networks") or {}).items():
         ip = (endpoint or {}).get("IPAddress") or ""
         if ip:
             ips[name] = ip
+        if mac := (endpoint or {}).get("MacAddress") or "":
+            macs[name] = mac
     ports: list[PublishedPort] = []
     for key, binds in (net.get("Ports") or {}).items():
         port, _, proto = key.partition("/")
@@ -226,6 +233,7 @@ def parse_state(data: JSON) -> ContainerState:
         ip_addresses=ips,
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol, p.host_ip))),
         pid=int(state.get("Pid", 0) or 0),
+        mac_addresses=macs,
     )
 
 

@@ -32,6 +32,9 @@ from stowage.runtime.base import (
     NetworkInfo,
     NetworkSpec,
     RuntimeEvent,
+    StorageQuotaUnsupportedError,
+    TaskCgroupUnsupportedError,
+    TaskLimits,
 )
 from stowage.runtime.fake_engine import _MIB, FakeEngine, _Container, _new_id, _normalize
 
@@ -88,6 +91,9 @@ class FakeRuntime:
         image = e.images.get(_normalize(spec.image))
         if image is None:
             raise ImageNotFoundError(f"create container: No such image: {spec.image}")
+        if spec.storage_size_bytes is not None and e.storage_quota_refusal is not None:
+            e.storage_refused = True
+            raise StorageQuotaUnsupportedError(f"create container: {e.storage_quota_refusal}")
         if spec.name and any(c.name == spec.name for c in e.containers.values()):
             raise ContainerConflictError(f'Conflict. The container name "/{spec.name}" is already in use')
         if spec.network.startswith("container:"):
@@ -235,6 +241,32 @@ class FakeRuntime:
 
     async def remove_volume(self, name: str) -> None:
         return None  # the fake keeps no file systems
+
+    async def task_cgroup_parent(self, key: str) -> str:
+        if self.engine.task_cgroup_refusal is not None:
+            raise TaskCgroupUnsupportedError(self.engine.task_cgroup_refusal)
+        return f"/stowage/{key}"
+
+    async def limit_task_cgroup(self, parent: str, limits: TaskLimits, *, member: str) -> TaskLimits:
+        if self.engine.task_cgroup_refusal is not None:
+            raise TaskCgroupUnsupportedError(self.engine.task_cgroup_refusal)
+        c = self.engine._running(member)
+        if c.spec.cgroup_parent != parent:
+            raise TaskCgroupUnsupportedError(f"container {member[:12]} is not under {parent}")
+        self.engine.task_cgroups[parent] = limits
+        return limits
+
+    async def remove_task_cgroup(self, parent: str) -> None:
+        running = any(
+            c.spec.cgroup_parent == parent and c.status is ContainerStatus.RUNNING
+            for c in self.engine.containers.values()
+        )
+        if not running:
+            self.engine.task_cgroups.pop(parent, None)
+
+    async def storage_quota_support(self) -> str | None:
+        e = self.engine
+        return e.storage_quota_refusal if e.storage_refused else e.storage_quota_problem
 
 
 __all__ = ["FakeEngine", "FakeRuntime"]

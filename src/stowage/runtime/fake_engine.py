@@ -32,6 +32,7 @@ from stowage.runtime.base import (
     NetworkSpec,
     PublishedPort,
     RuntimeEvent,
+    TaskLimits,
 )
 from stowage.runtime.fake_program import Program, read_program
 
@@ -138,6 +139,15 @@ class FakeEngine:
         # recent events, for events(since=...) as the Docker daemon keeps them
         self.history: deque[RuntimeEvent] = deque(maxlen=_EVENT_HISTORY)
         self._subscribers: list[tuple[Mapping[str, str], asyncio.Queue[RuntimeEvent]]] = []
+        # Fargate isolation: the task cgroups made (parent -> limits), and test controls that
+        # make the engine one that cannot limit tasks, whose storage driver has no quota (as
+        # its /info tells), or that refuses a quota only at create (as overlay2 on xfs without
+        # pquota does): each a reason.
+        self.task_cgroups: dict[str, TaskLimits] = {}
+        self.task_cgroup_refusal: str | None = None
+        self.storage_quota_problem: str | None = None
+        self.storage_quota_refusal: str | None = None
+        self.storage_refused = False  # a create was refused for its quota
         for ref, cmd in (images or {}).items():
             self.add_image(ref, cmd)
         self._add_network(_BRIDGE)
@@ -344,7 +354,15 @@ class FakeEngine:
             ip_addresses=dict(c.ips) if c.status is ContainerStatus.RUNNING else {},
             ports=c.ports if c.status is ContainerStatus.RUNNING else (),
             pid=(int(c.id[:6], 16) + 1) if c.status is ContainerStatus.RUNNING else 0,
+            mac_addresses={name: _mac(ip) for name, ip in c.ips.items()}
+            if c.status is ContainerStatus.RUNNING
+            else {},
         )
+
+
+def _mac(ip: str) -> str:
+    """Docker's classic bridge MAC: 02:42 followed by the IPv4 address."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
 def _new_id(seed: str) -> str:

@@ -32,6 +32,7 @@ from tests.api.ecs.task_support import (
     unique,
 )
 from tests.support.server import ServerProcess, start_server
+from tests.support.usage_client import usage_client
 
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-a"], "assignPublicIp": "DISABLED"}}
 
@@ -286,4 +287,52 @@ def test_service_on_a_mixed_strategy_keeps_its_proportions(
             networkConfiguration=NETWORK,
         )
     assert code(exc) == "InvalidParameterException"
+    ecs.delete_service(cluster=cluster, service=name, force=True)
+
+
+def test_spot_reclaim_interrupts_a_spot_task_and_its_service_replaces_it(
+    own: ServerProcess, ecs: Any, pool: list[str]
+) -> None:
+    cluster = make_cluster(ecs)
+    ecs.put_cluster_capacity_providers(
+        cluster=cluster,
+        capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+    )
+    td = _fargate_td(ecs)
+    host = _pool_host(ecs, pool)
+    agent = agent_client(own)
+    name = unique("spot")
+    ecs.create_service(
+        cluster=cluster,
+        serviceName=name,
+        taskDefinition=td["family"],
+        desiredCount=2,
+        networkConfiguration=NETWORK,
+    )
+    first = _assigned(agent, host, 2)
+    for a in first:
+        run_to_running(agent, POOL_CLUSTER, host, a["taskArn"])
+    admin = usage_client(own.endpoint)
+    with pytest.raises(ClientError) as exc:
+        admin.reclaim_spot_capacity(cluster="no such cluster!")
+    assert code(exc) == "InvalidParameterException"
+    [victim] = admin.reclaim_spot_capacity(cluster=cluster, count=1)["interruptedTasks"]
+    task = describe(ecs, cluster, victim)
+    assert task["desiredStatus"] == "STOPPED" and task["stopCode"] == "SpotInterruption"
+    assert task["stoppedReason"] == "Your Spot Task was interrupted." and "stoppingAt" in task
+    # the agent is told to stop it (SIGTERM, then SIGKILL after the stop timeout), and reports it
+    assert any(a["taskArn"] == victim and a["desiredStatus"] == "STOPPED" for a in _assigned(agent, host, 2))
+    report(agent, POOL_CLUSTER, host, victim, "STOPPED")
+    deadline = time.monotonic() + 10
+    while (
+        len(ecs.list_tasks(cluster=cluster, serviceName=name)["taskArns"]) < 2 and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    live = set(ecs.list_tasks(cluster=cluster, serviceName=name)["taskArns"])
+    assert len(live) == 2 and victim not in live
+    events = [
+        e["message"] for e in ecs.describe_services(cluster=cluster, services=[name])["services"][0]["events"]
+    ]
+    assert any("two-minute warning" in m and victim.rsplit("/", 1)[-1] in m for m in events)
     ecs.delete_service(cluster=cluster, service=name, force=True)

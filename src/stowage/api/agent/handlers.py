@@ -98,6 +98,7 @@ def _report(params: Params) -> task_model.Report:
         health_status=params.get("healthStatus"),
         stop_code=params.get("stopCode"),
         stopped_reason=params.get("stoppedReason"),
+        isolation=params.get("isolation"),
     )
 
 

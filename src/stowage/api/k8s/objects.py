@@ -10,20 +10,25 @@ API server's metadata rules. HTTP handlers and the built-in controllers both go 
 - ``delete`` honours finalizers and ``propagationPolicy`` (Foreground/Orphan add the
   ``foregroundDeletion``/``orphan`` finalizers the garbage collector resolves; Background
   deletes now and the collector removes dependents later).
+- **Allocations** (``Allocations``, e.g. a Service's cluster IP and node ports) are claimed and
+  released in the same store transaction as the object write or delete, so an object and the
+  values it holds never disagree; a lost race for a value is retried with a fresh pick.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from stowage.api.k8s.registry import ResourceType
 from stowage.model.k8s import errors
 from stowage.model.k8s.errors import K8sError
 from stowage.model.k8s.meta import check_meta, check_name, generated_suffix, new_uid, rfc3339, spec_changed
 from stowage.resources.k8s_objects import CLUSTER_LOCAL, K8sObjects, Stored, object_key, resource_prefix
+from stowage.store.base import Compare, Op
 
 Obj = dict[str, Any]
 
@@ -33,13 +38,51 @@ ORPHAN = "orphan"
 _SERVER_META = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
+@dataclass
+class Claims:
+    """Guards and writes that go into an object's write transaction."""
+
+    compares: list[Compare] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+
+
+class Allocations(Protocol):
+    """Values a kind holds beside its objects (a Service's cluster IP and node ports)."""
+
+    def carry(self, old: Obj, new: Obj) -> None:
+        """On update, before validation: keep what ``new`` leaves unset of ``old``'s values."""
+
+    async def claim(self, old: Obj | None, new: Obj) -> Claims:
+        """After validation: fill in and claim ``new``'s values (releasing what ``old`` held and
+        ``new`` no longer does); a 422 ``K8sError`` for values that cannot be had."""
+
+    def release(self, obj: Obj) -> list[Op]:
+        """The writes that free what ``obj`` holds, when it is deleted."""
+
+
 class ObjectService:
     def __init__(
-        self, objects: K8sObjects, cluster: str = CLUSTER_LOCAL, clock: Callable[[], float] = time.time
+        self,
+        objects: K8sObjects,
+        cluster: str = CLUSTER_LOCAL,
+        clock: Callable[[], float] = time.time,
+        allocations: Mapping[tuple[str, str], Allocations] | None = None,
     ):
         self.objects = objects
         self.cluster = cluster
         self.clock = clock
+        self.allocations = dict(allocations or {})
+        """By ``(store group, plural)``."""
+
+    def _allocations(self, rt: ResourceType) -> Allocations | None:
+        return self.allocations.get((rt.store_group, rt.plural)) if self.allocations else None
+
+    async def _remove(self, rt: ResourceType, key: str, obj: Obj, revision: int) -> int | None:
+        """Delete at ``revision``, freeing what ``obj`` holds in the same transaction."""
+        alloc = self._allocations(rt)
+        if alloc is None:
+            return await self.objects.delete(key, revision)
+        return await self.objects.delete_with(key, revision, alloc.release(obj))
 
     # -- keys ----------------------------------------------------------------------------------
     def key(self, rt: ResourceType, namespace: str, name: str) -> str:
@@ -119,10 +162,25 @@ class ObjectService:
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         self._prepare(rt, obj, name)
         await self._check_namespace(rt, namespace)
-        stored = await self.objects.create(self.key(rt, namespace, name), self.stored(rt, obj))
-        if stored is None:
-            raise errors.already_exists(rt.plural, name, rt.group)
-        return stored
+        key = self.key(rt, namespace, name)
+        alloc = self._allocations(rt)
+        if alloc is None:
+            stored = await self.objects.create(key, self.stored(rt, obj))
+            if stored is None:
+                raise errors.already_exists(rt.plural, name, rt.group)
+            return stored
+        for _ in range(MAX_RETRIES):
+            attempt = copy.deepcopy(obj)
+            claims = await alloc.claim(None, attempt)
+            stored = await self.objects.write_with(
+                key, self.stored(rt, attempt), 0, claims.compares, claims.ops
+            )
+            if stored is not None:
+                return stored
+            if await self.objects.get(key) is not None:
+                raise errors.already_exists(rt.plural, name, rt.group)
+            # another write took a value we picked: pick again
+        raise K8sError(409, "Conflict", f"too many concurrent writes to {rt.plural} {name!r}")
 
     async def update(
         self,
@@ -152,19 +210,34 @@ class ObjectService:
                     f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
                 )
             new = self._merge_server_fields(rt, old, new, subresource)
+            alloc = self._allocations(rt) if subresource != "status" else None
+            if alloc is not None:
+                alloc.carry(old, new)
             if new == old:
                 return current
             self._prepare(rt, new, name)
+            if rt.validate_update and (causes := rt.validate_update(old, new)):
+                raise errors.invalid(rt.kind, name, causes, rt.group)
             new_meta = new["metadata"]
             finished = not new_meta.get("finalizers") and not rt.graceful_delete
             if new_meta.get("deletionTimestamp") and finished:
-                rev = await self.objects.delete(key, current.revision)
+                rev = await self._remove(rt, key, old, current.revision)
                 if rev is None:
                     if wanted:
                         raise errors.conflict(rt.plural, name, rt.group)
                     continue
                 return Stored({**new, "metadata": {**new_meta, "resourceVersion": str(rev)}}, rev)
-            written = await self.objects.replace(key, self.stored(rt, new), current.revision)
+            if alloc is None:
+                written = await self.objects.replace(key, self.stored(rt, new), current.revision)
+            else:
+                claims = await alloc.claim(old, new)
+                stored_new = self.stored(rt, new)
+                written = await self.objects.write_with(
+                    key, stored_new, current.revision, claims.compares, claims.ops
+                )
+                again = None if written is not None else await self.objects.get(key)
+                if again is not None and again.revision == current.revision:
+                    continue  # another write took a value we picked: pick again
             if written is not None:
                 return written
             if wanted:
@@ -264,7 +337,7 @@ class ObjectService:
                 if written is None:
                     continue
                 return self.served(rt, written.obj), False
-            rev = await self.objects.delete(key, current.revision)
+            rev = await self._remove(rt, key, obj, current.revision)
             if rev is None:
                 continue
             return obj, True

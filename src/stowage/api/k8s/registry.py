@@ -75,6 +75,8 @@ class ResourceType:
     prepare: Callable[[Obj], None] | None = None
     """Normalize an object before it is written (defaults, folding ``stringData``)."""
     validate: Callable[[Obj], list[Cause]] | None = None
+    validate_update: Callable[[Obj, Obj], list[Cause]] | None = None
+    """On update, (old, new) → causes for a 422: the fields that are immutable once created."""
     storage_group: str | None = None
     """Store objects under another group's keys (one resource served in two groups)."""
     to_storage: Callable[[Obj], Obj] | None = None

@@ -11,22 +11,25 @@ import asyncio
 import contextlib
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
 from stowage.api.k8s.app import K8sApp
 from stowage.api.k8s.apps import APPS
+from stowage.api.k8s.batch import BATCH
 from stowage.api.k8s.builtin import BUILTIN
 from stowage.api.k8s.context import ApiContext, PodLogSource
 from stowage.api.k8s.controllers import BuiltinControllers
+from stowage.api.k8s.core_services import NETWORKING
 from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi, load_schemas
 from stowage.api.k8s.pki import ensure_credentials, write_kubeconfig
 from stowage.api.k8s.registry import Registry
+from stowage.api.k8s.service_alloc import ServiceAllocator, ServiceNetwork, ensure_kubernetes_service
 from stowage.api.k8s.workloads import WORKLOADS
-from stowage.resources.k8s_objects import K8sObjects
+from stowage.resources.k8s_objects import CLUSTER_LOCAL, K8sObjects
 from stowage.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -39,15 +42,19 @@ class K8sListenerConfig:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_K8S_PORT
+    network: ServiceNetwork = field(default_factory=ServiceNetwork)
+    """Service cluster IP and node port ranges."""
 
 
 def build_api(
-    store: Store, token: str, pod_logs: PodLogSource | None = None
+    store: Store, token: str, pod_logs: PodLogSource | None = None, network: ServiceNetwork | None = None
 ) -> tuple[K8sApp, BuiltinControllers]:
     """The app and its controllers over ``store`` (no listener: tests can mount it anywhere)."""
-    registry = Registry((*BUILTIN, *WORKLOADS, *APPS))
+    registry = Registry((*BUILTIN, *WORKLOADS, *APPS, *BATCH, *NETWORKING))
     schemas = load_schemas()
-    service = ObjectService(K8sObjects(store))
+    objects = K8sObjects(store)
+    allocator = ServiceAllocator(store, CLUSTER_LOCAL, network or ServiceNetwork())
+    service = ObjectService(objects, allocations={("", "services"): allocator})
     ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas), pod_logs=pod_logs)
     return K8sApp(ctx, token), BuiltinControllers(service, registry)
 
@@ -74,7 +81,7 @@ class K8sListener:
     async def start(self) -> None:
         cfg = self.config
         creds = ensure_credentials(cfg.data_dir, cfg.host)
-        app, controllers = build_api(self.store, creds.token, self.pod_logs)
+        app, controllers = build_api(self.store, creds.token, self.pod_logs, cfg.network)
         self._app = app
         family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -92,6 +99,8 @@ class K8sListener:
         write_kubeconfig(cfg.data_dir, creds, f"https://{url_host}:{self.port}")
         await controllers.start()
         self._controllers = controllers
+        types = {t.plural: t for t in NETWORKING}
+        await ensure_kubernetes_service(app.ctx.service, types, cfg.network, host, self.port)
         uv = uvicorn.Config(
             app,
             loop="none",

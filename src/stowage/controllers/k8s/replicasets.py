@@ -44,6 +44,10 @@ log = logging.getLogger("stowage.controllers.k8s")
 Obj = dict[str, Any]
 RESYNC = 30.0
 MAX_RETRIES = 16
+COALESCE_FACTOR = 3.0
+MAX_COALESCE = 1.0
+"""A pod's change re-syncs its ReplicaSet after COALESCE_FACTOR times the last sync's duration,
+at most MAX_COALESCE seconds."""
 
 
 class Reconciler(abc.ABC):
@@ -155,6 +159,11 @@ class ReplicaSetController(Reconciler):
     name = "replicasets"
     workers = 4
 
+    def __init__(self, objects: K8sObjects, space: str, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(objects, space, clock=clock)
+        self.cost: dict[str, float] = {}
+        """ReplicaSet key -> seconds its last sync took."""
+
     def prefixes(self) -> list[str]:
         return [resource_prefix(self.space, "apps", "replicasets"), resource_prefix(self.space, "", "pods")]
 
@@ -166,9 +175,25 @@ class ReplicaSetController(Reconciler):
                 self.keys.discard(ev.kv.key)
             return [ev.kv.key]
         owner = owner_key(ev, self.space, "ReplicaSet", "apps", "replicasets")
-        return [owner] if owner else []
+        if owner:
+            # A sync lists and counts all the ReplicaSet's pods: at thousands of pods that is
+            # tens of ms of the event loop, and while they start their changes come many times a
+            # second. Coalesce them: wait a few times the last sync's cost (nothing for small
+            # ReplicaSets), so these syncs hold at most about a quarter of the loop.
+            self.queue.add_after(owner, min(MAX_COALESCE, COALESCE_FACTOR * self.cost.get(owner, 0.0)))
+        return []
 
     async def sync(self, key: str) -> None:
+        started = time.perf_counter()
+        try:
+            await self._sync(key)
+        finally:
+            if key in self.keys:
+                self.cost[key] = time.perf_counter() - started
+            else:
+                self.cost.pop(key, None)
+
+    async def _sync(self, key: str) -> None:
         found = await self.objects.get(key)
         if found is None:
             return  # its pods go through the garbage collector
@@ -250,7 +275,7 @@ class ReplicaSetController(Reconciler):
         min_ready = int(spec.get("minReadySeconds") or 0)
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         ready = [p for p in owned if rsm.ready_since(p) is not None]
-        available = [p for p in owned if rsm.is_available(p, min_ready, now)]
+        available = [p for p in ready if rsm.is_available(p, min_ready, now)] if min_ready > 0 else ready
         labeled = [
             p
             for p in owned

@@ -4,6 +4,9 @@ and botocore-style clients call them exactly as they do AWS's own services.
 ``stowage-agent``: the host agent's channel to the control plane (assignment polling, which is
 also its heartbeat; task and container state reports; usage samples). AWS's own ECS agent
 uses a private WebSocket protocol for this; ours is plain signed AWS JSON 1.1.
+
+``stowage``: stowage's own administration on the same endpoint (signing name ``stowage``):
+``GetUsage``, Fargate usage and cost (docs/fargate.md).
 """
 
 from __future__ import annotations

@@ -66,10 +66,13 @@ def conflict(resource: str, name: str, group: str = "") -> K8sError:
 
 def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> K8sError:
     text = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+    if len(causes) > 1:
+        text = f"[{text}]"  # as apimachinery's aggregate error prints several
+    what = f"{kind}.{group}" if group else kind
     return K8sError(
         422,
         "Invalid",
-        f'{kind} "{name}" is invalid: {text}',
+        f'{what} "{name}" is invalid: {text}',
         {"name": name, "group": group, "kind": kind},
         causes,
     )

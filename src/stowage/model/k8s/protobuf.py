@@ -1,6 +1,6 @@
 """Decoding of Kubernetes protobuf request bodies (``application/vnd.kubernetes.protobuf``).
 
-kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount``) send typed
+kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount|job``) send typed
 objects as protobuf, and client-go does not fall back to JSON. We decode the few messages the
 served types need, by field number (from k8s.io/api and apimachinery ``generated.proto``), into
 the same JSON document the JSON path would have produced. Responses are always JSON.
@@ -19,14 +19,15 @@ from stowage.model.k8s.errors import K8sError
 
 MAGIC = b"k8s\x00"
 
-# field number -> (json name, type); types: str, bytes, int, bool, time, strmap, bytesmap,
-# strlist, msg:<Name>, msglist:<Name>
+# field number -> (json name, type); types: str, bytes, int, int0 (a Go non-pointer int: JSON
+# omits a zero), bool, time (the zero time is omitted, as JSON's null), strmap, bytesmap,
+# strlist, intorstr (an IntOrString as int or str), msg:<Name>, msglist:<Name>
 Table = dict[int, tuple[str, str]]
 
 MESSAGES: dict[str, Table] = {
     "ObjectMeta": {
         1: ("name", "str"), 2: ("generateName", "str"), 3: ("namespace", "str"), 4: ("selfLink", "str"),
-        5: ("uid", "str"), 6: ("resourceVersion", "str"), 7: ("generation", "int"),
+        5: ("uid", "str"), 6: ("resourceVersion", "str"), 7: ("generation", "int0"),
         8: ("creationTimestamp", "time"), 9: ("deletionTimestamp", "time"),
         10: ("deletionGracePeriodSeconds", "int"), 11: ("labels", "strmap"), 12: ("annotations", "strmap"),
         13: ("ownerReferences", "msglist:OwnerReference"), 14: ("finalizers", "strlist"),
@@ -58,6 +59,50 @@ MESSAGES: dict[str, Table] = {
         1: ("metadata", "msg:ObjectMeta"), 2: ("secrets", "msglist:ObjectReference"),
         3: ("imagePullSecrets", "msglist:LocalObjectReference"), 4: ("automountServiceAccountToken", "bool"),
     },
+    # batch/v1 Job (``kubectl create job``), with the pod template parts that command fills in
+    "Job": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:JobSpec")},
+    "JobSpec": {
+        1: ("parallelism", "int"), 2: ("completions", "int"), 3: ("activeDeadlineSeconds", "int"),
+        4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool"),
+        6: ("template", "msg:PodTemplateSpec"), 7: ("backoffLimit", "int"),
+        8: ("ttlSecondsAfterFinished", "int"), 9: ("completionMode", "str"), 10: ("suspend", "bool"),
+        12: ("backoffLimitPerIndex", "int"), 13: ("maxFailedIndexes", "int"),
+        14: ("podReplacementPolicy", "str"), 15: ("managedBy", "str"),
+    },
+    "LabelSelector": {
+        1: ("matchLabels", "strmap"), 2: ("matchExpressions", "msglist:LabelSelectorRequirement"),
+    },
+    "LabelSelectorRequirement": {1: ("key", "str"), 2: ("operator", "str"), 3: ("values", "strlist")},
+    "PodTemplateSpec": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:PodSpec")},
+    "PodSpec": {
+        2: ("containers", "msglist:Container"), 3: ("restartPolicy", "str"),
+        4: ("terminationGracePeriodSeconds", "int"), 5: ("activeDeadlineSeconds", "int"),
+        6: ("dnsPolicy", "str"), 7: ("nodeSelector", "strmap"), 8: ("serviceAccountName", "str"),
+        10: ("nodeName", "str"), 20: ("initContainers", "msglist:Container"),
+    },
+    "Container": {
+        1: ("name", "str"), 2: ("image", "str"), 3: ("command", "strlist"), 4: ("args", "strlist"),
+        5: ("workingDir", "str"), 7: ("env", "msglist:EnvVar"), 13: ("terminationMessagePath", "str"),
+        14: ("imagePullPolicy", "str"), 20: ("terminationMessagePolicy", "str"),
+    },
+    "EnvVar": {1: ("name", "str"), 2: ("value", "str")},
+    # core/v1 Service (``kubectl create service clusterip|nodeport|loadbalancer|externalname``)
+    "Service": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:ServiceSpec")},
+    "ServiceSpec": {
+        1: ("ports", "msglist:ServicePort"), 2: ("selector", "strmap"), 3: ("clusterIP", "str"),
+        4: ("type", "str"), 5: ("externalIPs", "strlist"), 7: ("sessionAffinity", "str"),
+        8: ("loadBalancerIP", "str"), 9: ("loadBalancerSourceRanges", "strlist"),
+        10: ("externalName", "str"), 11: ("externalTrafficPolicy", "str"),
+        12: ("healthCheckNodePort", "int"), 13: ("publishNotReadyAddresses", "bool"),
+        17: ("ipFamilyPolicy", "str"), 18: ("clusterIPs", "strlist"), 19: ("ipFamilies", "strlist"),
+        20: ("allocateLoadBalancerNodePorts", "bool"), 21: ("loadBalancerClass", "str"),
+        22: ("internalTrafficPolicy", "str"),
+    },
+    "ServicePort": {
+        1: ("name", "str"), 2: ("protocol", "str"), 3: ("port", "int"), 4: ("targetPort", "intorstr"),
+        5: ("nodePort", "int"), 6: ("appProtocol", "str"),
+    },
+    "IntOrString": {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "str")},
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
     "Unknown": {
         1: ("typeMeta", "msg:TypeMeta"), 2: ("raw", "raw"),
@@ -133,13 +178,16 @@ def decode_message(data: bytes, name: str) -> dict[str, Any]:
                 out[key] = text
         elif kind == "raw":
             out[key] = value
-        elif kind == "int":
-            out[key] = value - (1 << 64) if isinstance(value, int) and value >= 1 << 63 else value
+        elif kind in ("int", "int0"):
+            integer = value - (1 << 64) if isinstance(value, int) and value >= 1 << 63 else value
+            if integer or kind == "int":
+                out[key] = integer
         elif kind == "bool":
             out[key] = bool(value)
         elif kind == "time":
             t = decode_message(value, "Time")
-            out[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(t.get("seconds", 0))))
+            if t.get("seconds") or t.get("nanos"):
+                out[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(t.get("seconds", 0))))
         elif kind in ("strmap", "bytesmap"):
             entry = decode_message(value, "MapEntry")
             raw_value = entry.get("value", b"")
@@ -148,6 +196,9 @@ def decode_message(data: bytes, name: str) -> dict[str, Any]:
             )
         elif kind == "strlist":
             out.setdefault(key, []).append(_text(value))
+        elif kind == "intorstr":
+            ios = decode_message(value, "IntOrString")
+            out[key] = ios.get("strVal", "") if ios.get("type") == 1 else ios.get("intVal", 0)
         elif kind.startswith("msg:"):
             out[key] = decode_message(value, kind[4:])
         elif kind.startswith("msglist:"):
