@@ -10,15 +10,18 @@ import random
 from collections import Counter
 from typing import Any
 
+import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stowage.api.aws.errors import AwsError
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import container_instances as ci
 from stowage.resources import ecs_keys
 from stowage.resources.records import Records
 from stowage.store.memory import MemoryStore
-from tests.controllers.test_task_plane import ACCOUNT, REGION, Clock, Harness
+from tests.controllers.test_task_plane import ACCOUNT, REGION, Clock, Harness, scenario
 
 STRATEGIES = [
     [],
@@ -162,3 +165,31 @@ def test_stale_snapshots_race_on_one_instance() -> None:
             await plane.stop()
 
     asyncio.run(main())
+
+
+def test_endless_lost_races_answer_throttling_not_a_server_error() -> None:
+    """Placement that loses every compare-and-swap (here: another writer bumps the instance
+    record before each commit) gives up with AWS's ThrottlingException, which SDKs retry."""
+
+    async def body(h: Harness) -> None:
+        cluster, arn, family = await h.setup()
+        key = ecs_keys.container_instance(ACCOUNT, REGION, cluster, arn.rsplit("/", 1)[-1])
+        records = h.plane.records
+        real_commit = records.commit
+
+        async def racing_commit(compares: Any, writes: Any, extra: Any = ()) -> Any:
+            if any(k == key for k, _ in writes):  # a rival writes the instance first
+                rival = await records.get(key)
+                assert rival is not None
+                await records.store.put(key, orjson.dumps(rival.doc))
+            return await real_commit(compares, writes, extra)
+
+        records.commit = racing_commit  # type: ignore[method-assign]
+        with pytest.raises(AwsError) as exc:
+            await h.call("RunTask", cluster=cluster, taskDefinition=family)
+        assert exc.value.code == "ThrottlingException" and exc.value.status == 400
+        records.commit = real_commit  # type: ignore[method-assign]
+        ran = await h.call("RunTask", cluster=cluster, taskDefinition=family)
+        assert len(ran["tasks"]) == 1
+
+    scenario(body)

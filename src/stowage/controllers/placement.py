@@ -36,6 +36,8 @@ from stowage.store.base import Compare
 MAX_ATTEMPTS = 64
 MAX_TASKS_PER_TXN = 32
 """etcd caps a transaction's operations (128 by default): larger assignments commit in chunks."""
+BACKOFF_AFTER = 4
+"""Attempts after which a lost race waits a random few milliseconds before planning again."""
 CATCH_UP = 2.0
 """Seconds to wait for the index to show a record re-read after a lost compare."""
 
@@ -45,6 +47,15 @@ Build = Callable[[Instance], tuple[str, Doc]]
 
 class ClusterChanged(Exception):
     """The cluster stopped being ACTIVE during placement."""
+
+
+class Contention(Exception):
+    """Placement kept losing its compare-and-swap to concurrent writers (the API answers
+    ThrottlingException, which SDKs retry); the copies placed so far stay placed."""
+
+    def __init__(self, placed: list[Record]) -> None:
+        super().__init__(f"placement lost {MAX_ATTEMPTS} compare-and-swaps in a row")
+        self.placed = placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +202,10 @@ class TaskPlacement:
         failures: list[tuple[str, str]] = []
         remaining = count
         snap = snapshot
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt >= BACKOFF_AFTER:
+                # Racing the same writers again at once mostly loses again: step aside a little.
+                await asyncio.sleep(self.rng.uniform(0, 0.001 * attempt))
             plan = self._plan(snap, request, remaining)
             failures = list(plan.failures)
             lost: list[str] = []
@@ -214,7 +228,7 @@ class TaskPlacement:
                 break
             cluster, snap = await self._refresh(cluster, snap, lost)
         else:
-            raise RuntimeError("placement kept losing its compare-and-swap")
+            raise Contention(placed)
         return Outcome(placed, failures if remaining else [], cluster)
 
     def _plan(self, snap: Snapshot, request: pm.PlacementRequest, count: int) -> Plan:

@@ -30,6 +30,11 @@ def validation_error(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
+def throttling(message: str = "Rate exceeded") -> AwsError:
+    """AWS's answer to more concurrent work than it takes: every SDK retries it with back-off."""
+    return AwsError("ThrottlingException", message)
+
+
 def server_error(message: str = "An internal error occurred.") -> AwsError:
     return AwsError("ServerException", message, status=500)
 

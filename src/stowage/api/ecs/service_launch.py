@@ -17,7 +17,7 @@ from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import AwsError
 from stowage.api.ecs.fargate_tasks import FARGATE, unplaced_tasks, write_unplaced
 from stowage.api.ecs.task_requests import TaskRequest, build_for, new_task, resolve_task_definition
-from stowage.controllers.placement import MAX_TASKS_PER_TXN, ClusterChanged
+from stowage.controllers.placement import MAX_TASKS_PER_TXN, ClusterChanged, Contention
 from stowage.controllers.services.launcher import Launched
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import fargate
@@ -133,6 +133,8 @@ class ServiceLauncher:
             )
         except ClusterChanged:
             return Launched(error=f"(service {service['serviceName']}) cluster {cluster} is not ACTIVE.")
+        except Contention as exc:  # placed what it could; the service retries the rest
+            return Launched(tasks=exc.placed)
         return Launched(tasks=outcome.tasks, failures=outcome.failures)
 
     async def _launch_fargate(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from stowage.api.aws.context import RequestContext
+from stowage.api.aws.errors import throttling
 from stowage.api.aws.service import Params, Result
 from stowage.api.ecs import errors
 from stowage.api.ecs.fargate_tasks import (
@@ -25,7 +26,7 @@ from stowage.api.ecs.fargate_tasks import (
 )
 from stowage.api.ecs.plane import PlaneHandler, cluster_record, instance_id, task_id
 from stowage.api.ecs.task_requests import TaskRequest, build_for, check_request, new_task
-from stowage.controllers.placement import ClusterChanged
+from stowage.controllers.placement import ClusterChanged, Contention
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import container_instances as ci
 from stowage.model import tasks as model
@@ -71,6 +72,12 @@ async def _place(
         )
     except ClusterChanged:
         raise errors.cluster_not_found() from None
+    except Contention as exc:
+        if not exc.placed:
+            raise throttling("Rate exceeded: too many concurrent placements on this cluster.") from None
+        await plane.written(max(t.mod_revision for t in exc.placed))
+        unplaced = (cluster.doc["clusterArn"], "Rate exceeded: too many concurrent placements.")
+        return [model.render(t.doc) for t in exc.placed], [unplaced]
     if outcome.tasks:
         await plane.written(max(t.mod_revision for t in outcome.tasks))
     return [model.render(t.doc) for t in outcome.tasks], outcome.failures
