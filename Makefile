@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # busybox-static to build test images without a registry, wrk for benchmarks.
 TEST_DEBS := etcd-server docker.io busybox-static wrk
 
-.PHONY: up test setup setup-test lint test-slow bench-api bench-store bench-scheduler bench-task-start clean
+.PHONY: up test setup setup-test lint test-slow bench-api bench-store bench-scheduler bench-task-start bench-k8s-pods bench-fargate-start clean
 
 up: setup
 	scripts/ensure-docker.sh
@@ -42,6 +42,12 @@ bench-scheduler: setup-test
 
 bench-task-start: setup-test
 	$(PY) bench/task_start.py
+
+bench-k8s-pods: setup-test
+	$(PY) bench/k8s_pods.py
+
+bench-fargate-start: setup-test
+	$(PY) bench/fargate_start.py
 
 clean:
 	rm -rf .venv .stowage .mypy_cache .pytest_cache .ruff_cache

@@ -64,6 +64,10 @@ class Slot:
     tasks: dict[str, Record] = field(default_factory=dict)
     running: int = 0
     pending: int = 0
+    groups: Counter[str] = field(default_factory=Counter)
+    """Tasks not yet STOPPED per task group (what spread and distinctInstance count)."""
+    families: Counter[str] = field(default_factory=Counter)
+    """Tasks not yet STOPPED per task definition ARN."""
     revision: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     agent_revision: int = 0
@@ -336,3 +340,6 @@ def _tally(slot: Slot, doc: Doc, delta: int) -> None:
         slot.running += delta
     elif kind == "pending":
         slot.pending += delta
+    if doc.get("lastStatus") != task_model.STOPPED:
+        slot.groups[str(doc.get("group", ""))] += delta
+        slot.families[str(doc.get("taskDefinitionArn", ""))] += delta

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from stowage.controllers.ecs_index import EcsIndex
 from stowage.model import container_instances as ci
 from stowage.model import placement as pm
-from stowage.model import tasks as task_model
 from stowage.resources import ecs_keys
 from stowage.resources.container_instances import InstanceRecords
 from stowage.resources.records import Doc, Record, Records
@@ -160,12 +159,10 @@ class TaskPlacement:
         families: set[str] = set()
         running = 0
         if slot is not None:
+            # kept by the index as tasks change: no walk over the instance's tasks here
             running = slot.running
-            for t in slot.tasks.values():
-                if t.doc.get("lastStatus") != task_model.STOPPED:
-                    group = str(t.doc.get("group", ""))
-                    groups[group] = groups.get(group, 0) + 1
-                    families.add(str(t.doc.get("taskDefinitionArn", "")))
+            groups = {g: n for g, n in slot.groups.items() if n > 0}
+            families = {f for f, n in slot.families.items() if n > 0}
         doc: Mapping[str, object] = rec.doc
         merged: Mapping[str, str | None] = dict(attrs)
         source = rec.doc.get("attributes")

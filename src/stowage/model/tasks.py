@@ -14,11 +14,11 @@ agent and for ECS's own SubmitTaskStateChange alike. Pure: no store, no clock.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stowage.model.ids import random_hex, random_uuid
 from stowage.model.resources import parse_cpu_units, parse_memory_mib
 from stowage.model.validation import Invalid
 
@@ -63,7 +63,7 @@ LIST_PAGE = 100
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex
+    return random_hex()
 
 
 def rank(status: str | None) -> int:
@@ -205,7 +205,7 @@ def build_task(
     for c in td.get("containerDefinitions", []):
         o = _container_override(new.overrides, c["name"])
         container: Doc = {
-            "containerArn": f"{container_base}/{new.task_id}/{uuid.uuid4()}",
+            "containerArn": f"{container_base}/{new.task_id}/{random_uuid()}",
             "taskArn": new.task_arn,
             "name": c["name"],
             "image": c.get("image", ""),

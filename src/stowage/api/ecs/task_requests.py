@@ -6,7 +6,6 @@ Everything ECS rejects before placing anything is rejected here, with ECS's erro
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from stowage.model import task_definitions as td_model
 from stowage.model import tasks as model
 from stowage.model.agent_tasks import TaskNetwork, TaskSpec
 from stowage.model.arns import task_arn
+from stowage.model.ids import random_uuid
 from stowage.model.placement import PlacementRequest, StrategyError, check_strategy
 from stowage.model.tags import check_tags, merge_tags
 from stowage.model.validation import Invalid
@@ -203,7 +203,7 @@ def new_task(ctx: RequestContext, req: TaskRequest) -> tuple[str, model.NewTask]
         placement_strategy=req.strategy,
         needs=req.needs,
         created_at=ctx.now,
-        attachment_id=str(uuid.uuid4()) if awsvpc else None,
+        attachment_id=str(random_uuid()) if awsvpc else None,
     )
     return ecs_keys.task(ctx.account_id, ctx.region, req.cluster, tid), new
 
