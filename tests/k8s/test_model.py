@@ -4,6 +4,7 @@ directives), JSON merge patch, JSON patch, field validation, protobuf decoding."
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from stowage.api.k8s.openapi import load_schemas
 from stowage.model.k8s.errors import K8sError
 from stowage.model.k8s.jsonpatch import json_patch, merge_patch
+from stowage.model.k8s.meta import parse_rfc3339
 from stowage.model.k8s.protobuf import MAGIC, decode_object
 from stowage.model.k8s.selectors import parse_field_selector, parse_label_selector, selector_from_object
 from stowage.model.k8s.smp import strategic_merge
@@ -204,3 +206,16 @@ def test_protobuf_secret() -> None:
     }
     with pytest.raises(K8sError):
         decode_object(b"not protobuf")
+
+
+def test_parse_rfc3339_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")  # DST in July: mktime-based parsing was off by 1 h
+    time.tzset()
+    try:
+        assert parse_rfc3339("2026-07-01T12:00:00Z") == 1782907200.0
+        assert parse_rfc3339("2026-11-18T11:06:40.123456Z") == 1795000000.0
+        assert parse_rfc3339("2026-13-01T00:00:00Z") is None
+        assert parse_rfc3339("yesterday") is None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -281,7 +281,10 @@ async def delete(ctx: ApiContext, rt: ResourceType, ns: str, name: str, request:
         propagation=opts.get("propagationPolicy"), grace_seconds=opts.get("gracePeriodSeconds"),
         expect_rv=pre.get("resourceVersion"), expect_uid=pre.get("uid"),
     )  # fmt: skip
-    return _reply(request, 200 if gone else 202, obj)
+    # The API server answers 202 only for an object that outlives the call when the client
+    # asked for cascading explicitly (orphanDependents=false); graceful deletes get 200.
+    accepted = not gone and opts.get("orphanDependents") is False
+    return _reply(request, 202 if accepted else 200, obj)
 
 
 async def delete_collection(ctx: ApiContext, rt: ResourceType, ns: str | None, request: Request) -> Reply:
