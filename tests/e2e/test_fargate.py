@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,48 @@ def _aws_env() -> dict[str, str]:
         AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY, AWS_DEFAULT_REGION=REGION
     )
     return env
+
+
+def test_mixed_spot_service_keeps_proportions_and_replaces_an_interrupted_task(stack: Stack) -> None:
+    assert stack.server is not None
+    stack.start_agent("pool", "--fargate", "--cpu-units", "2048", "--memory-mib", "4096")
+    stack.ecs.put_cluster_capacity_providers(
+        cluster=stack.cluster,
+        capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[],
+    )
+    td = _fargate(
+        stack, "mixed", busybox("app", "sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait", stopTimeout=2)
+    )
+    stack.ecs.create_service(
+        cluster=stack.cluster,
+        serviceName="mixed",
+        taskDefinition=td,
+        desiredCount=4,
+        capacityProviderStrategy=[
+            {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+            {"capacityProvider": "FARGATE_SPOT", "weight": 2},
+        ],
+        networkConfiguration=NETWORK,
+    )
+
+    def running() -> list[dict[str, Any]] | None:
+        arns = stack.ecs.list_tasks(cluster=stack.cluster, serviceName="mixed")["taskArns"]
+        tasks = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=arns)["tasks"] if arns else []
+        live = [t for t in tasks if t["lastStatus"] == "RUNNING"]
+        return live if len(live) == 4 else None
+
+    tasks = stack.until(running, "4 running tasks")
+    # base 1 on FARGATE, then 3 split 1:2
+    assert Counter(t["capacityProviderName"] for t in tasks) == {"FARGATE": 2, "FARGATE_SPOT": 2}
+    admin = usage_client(stack.server.endpoint)
+    [victim] = admin.reclaim_spot_capacity(cluster=stack.cluster, count=1)["interruptedTasks"]
+    stopped = stack.wait_status(victim, "STOPPED")
+    assert stopped["stopCode"] == "SpotInterruption"
+    assert stopped["containers"][0]["exitCode"] == 0  # SIGTERM reached it: a clean exit
+    replaced = stack.until(
+        lambda: (live := running()) is not None and victim not in {t["taskArn"] for t in live} and live,
+        "the interrupted task replaced",
+    )
+    assert Counter(t["capacityProviderName"] for t in replaced) == {"FARGATE": 2, "FARGATE_SPOT": 2}
+    stack.ecs.delete_service(cluster=stack.cluster, service="mixed", force=True)
