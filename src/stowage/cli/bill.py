@@ -175,5 +175,10 @@ def run_bill(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(answer, indent=2, sort_keys=True))
         return 0
-    Console().print(render(answer, args.by))
+    # Piped or captured output has no terminal width: give the table room instead of
+    # truncating task ids and amounts to 80 columns.
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(render(answer, args.by))
     return 0
