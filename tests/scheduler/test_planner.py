@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 from stowage.model import placement as pm
 from stowage.scheduler import planner
@@ -190,6 +191,20 @@ def test_required_attributes() -> None:
         reasons(run(hosts, request(requires=[{"name": "colour", "value": "blue"}]), 1))["bare"]
         == pm.ATTRIBUTE
     )
+
+
+def test_awsvpc_subnets_keep_tasks_in_their_instances_location() -> None:
+    hosts = [
+        host("in-a", attrs={pm.SUBNET_ATTRIBUTE: "subnet-a"}),
+        host("in-b", attrs={pm.SUBNET_ATTRIBUTE: "subnet-b"}),
+        host("anywhere"),  # says nothing about its subnet: not filtered
+    ]
+    plan = run(hosts, replace(request(), subnets=("subnet-a",)), 2)
+    assert set(per_instance(plan)) <= {"in-a", "anywhere"} and plan.placed == 2
+    elsewhere = run(hosts[:2], replace(request(), subnets=("subnet-c",)), 1)
+    assert elsewhere.placed == 0 and set(reasons(elsewhere).values()) == {pm.LOCATION}
+    many = run(hosts, replace(request(), subnets=("subnet-a",)), 9)
+    assert "in-b" not in per_instance(many)
 
 
 def test_plan_assignments_carry_the_deltas() -> None:

@@ -31,6 +31,9 @@ RESOURCE_PORTS = "RESOURCE:PORTS"
 RESOURCE_PORTS_UDP = "RESOURCE:PORTS_UDP"
 AGENT = "AGENT"
 ATTRIBUTE = "ATTRIBUTE"
+LOCATION = "LOCATION"
+"""An awsvpc task's subnets are not where the instance is (its ``ecs.subnet-id``)."""
+SUBNET_ATTRIBUTE = "ecs.subnet-id"
 MEMBER_OF = "MemberOf placement constraint unsatisfied."
 DISTINCT_INSTANCE = "DistinctInstance placement constraint unsatisfied."
 
@@ -90,3 +93,6 @@ class PlacementRequest:
     requires_attributes: Sequence[Mapping[str, Any]] = ()
     """The task definition's ``requiresAttributes`` (``name``, optional ``value``)."""
     family: str = ""
+    subnets: Sequence[str] = ()
+    """An awsvpc task's subnets: an instance that says which subnet it is in
+    (``ecs.subnet-id``) must be in one of them (ECS: LOCATION)."""

@@ -70,9 +70,15 @@ class Rules:
             (str(a["name"]), None if a.get("value") is None else str(a["value"]))
             for a in request.requires_attributes
         )
-        self.signature = (self.launch_type, tuple(self.required), tuple(t for t, _ in static))
+        self.subnets = frozenset(request.subnets)
+        self.signature = (
+            self.launch_type,
+            tuple(self.required),
+            tuple(t for t, _ in static),
+            tuple(sorted(self.subnets)),
+        )
         """Identifies the static filter, to memoise it on a snapshot."""
-        self.filters = bool(self.required or self.static_exprs)
+        self.filters = bool(self.required or self.static_exprs or self.subnets)
         """Whether the static checks are more than the launch type."""
 
     # -- static ------------------------------------------------------------------------------
@@ -82,6 +88,8 @@ class Rules:
     def static_reason(self, inst: Instance) -> str | None:
         if self.required and not self._has_attributes(inst):
             return pm.ATTRIBUTE
+        if self.subnets and inst.attributes.get(pm.SUBNET_ATTRIBUTE) not in (None, *self.subnets):
+            return pm.LOCATION
         if self.static_exprs:
             target = inst.target()
             if not all(query.evaluate(e, target) for e in self.static_exprs):

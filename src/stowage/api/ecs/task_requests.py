@@ -52,6 +52,7 @@ class TaskRequest:
     needs: model.Needs
 
     def placement(self) -> PlacementRequest:
+        vpc = (self.network_configuration or {}).get("awsvpcConfiguration") or {}
         return PlacementRequest(
             self.needs,
             self.group,
@@ -60,6 +61,7 @@ class TaskRequest:
             launch_type=self.launch_type,
             requires_attributes=list(self.task_definition.get("requiresAttributes") or []),
             family=str(self.task_definition.get("taskDefinitionArn", "")),
+            subnets=tuple(vpc.get("subnets") or ()),
         )
 
 
