@@ -22,17 +22,28 @@ from typing import Any
 
 import uvicorn
 
+from stowage.api.agent.exec_ws import PREFIX as EXEC_PREFIX
+from stowage.api.agent.exec_ws import serve_agent_exec
 from stowage.api.agent.service import agent_service
 from stowage.api.aws.app import AwsApi
 from stowage.api.aws.context import RequestContext
 from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.ecs.service_launch import ServiceLauncher
+from stowage.api.eks.common import EksPlane, KubeEndpoint
+from stowage.api.eks.kube import EksKubernetes, ListenerInfo
+from stowage.api.eks.service import eks_service
 from stowage.api.k8s.context import PodLogSource
+from stowage.api.k8s.metrics import PodMetricsSource
+from stowage.api.k8s.pod_exec import PodExecSource
 from stowage.api.k8s.service_alloc import ServiceNetwork
 from stowage.api.k8s.serving import DEFAULT_K8S_PORT, K8sListener, K8sListenerConfig
 from stowage.api.logs.service import logs_service
+from stowage.api.metrics.instrument import Instrumented
+from stowage.api.metrics.prometheus import Sources, serve_metrics
 from stowage.api.usage.service import usage_service
+from stowage.controllers.eks import EksController
+from stowage.controllers.eks_nodegroups import EksChildren
 from stowage.controllers.k8s.deployments import DeploymentController
 from stowage.controllers.k8s.endpoints import EndpointsController
 from stowage.controllers.k8s.jobs import JobController
@@ -41,11 +52,14 @@ from stowage.controllers.k8s.pod_tasks import Backing
 from stowage.controllers.k8s.pods import PodController
 from stowage.controllers.k8s.replicasets import Reconciler, ReplicaSetController
 from stowage.controllers.metering import Metering
+from stowage.controllers.metrics import Metrics, MetricsConfig, service_states
 from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
 from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
+from stowage.controllers.telemetry import RequestStats
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.logstore.model import Owner
+from stowage.metricstore import StoreConfig
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.model.k8s.service_ranges import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, IpRange, PortRange
 from stowage.model.pricing import DEFAULT_PRICES, PriceTable, parse_price_table
@@ -105,6 +119,10 @@ class ServerConfig:
     price_table: Path | None = None
     """A Fargate price file (TOML/JSON, ``model/pricing.py``) applied over the data dir's
     ``price-table.toml``/``.json`` (if any), itself over AWS us-east-1 prices."""
+    metrics: StoreConfig = field(default_factory=StoreConfig)
+    """Retention and size bound of the metrics store (``metrics.db``, docs/metrics.md)."""
+    metrics_public: bool = False
+    """Serve ``GET /metrics`` to any client (default: loopback clients only)."""
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -197,6 +215,12 @@ class ControlPlane:
         self.k8s_services: list[Reconciler] = []
         self.workloads: list[ReplicaSetController | DeploymentController | JobController] = []
         self.metering: Metering | None = None
+        self.eks_kube: EksKubernetes | None = None
+        self.eks: EksController | None = None
+        self.metrics: Metrics | None = None
+        self.requests = RequestStats()
+        self._app: Instrumented | None = None
+        self._metrics_sources = Sources(self.requests)
 
     async def start(self) -> None:
         cfg = self.config
@@ -219,6 +243,8 @@ class ControlPlane:
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         _write_private_json(cfg.data_dir / ENDPOINT_FILE, {"url": f"http://{host}:{cfg.port}"})
         self.logstore = await LogStore.open_in(cfg.data_dir)
+        # usage metrics: agents' samples go to the pipeline (its own store, metrics.db)
+        metrics = self.metrics = Metrics(cfg.data_dir, MetricsConfig(store=cfg.metrics))
         self.tasks = TaskPlane(
             records,
             TaskPlaneConfig(
@@ -228,6 +254,7 @@ class ControlPlane:
                 liveness_interval=min(5.0, max(0.5, cfg.agent_timeout / 3)),
                 spot_reclaim_rate=cfg.spot_reclaim_rate,
             ),
+            stats=self.metrics,
         )
         await self.tasks.start()
         # Fargate usage: ledger written on each stop (the reaper waits for it), reconciled now
@@ -236,6 +263,7 @@ class ControlPlane:
         self.tasks.reaper.hold = self.metering.hold
         self.services = ServiceController(records, self.tasks.index, ServiceLauncher(self.tasks))
         await self.services.start()
+        self.metrics.start(self.tasks.index, service_states(self.services))
         first, last = cfg.service_listener_ports
         listen = ListenerConfig(cfg.service_listener_host, first, last)
         self.listeners = ServiceListeners(self.services, listen)
@@ -247,9 +275,24 @@ class ControlPlane:
                 ecs_service(records, self.tasks),
                 logs_service(self.logstore),
                 agent_service(self.tasks),
-                usage_service(self.metering, prices, self.tasks.spot),
+                usage_service(self.metering, prices, self.tasks.spot, metrics, records),
             ],
             credentials.lookup,
+            # EKS (REST-JSON) needs the Kubernetes listener: its clusters are served there
+            rest_services=[eks_service(EksPlane(records, self._kube_endpoint()))] if cfg.k8s_port else [],
+        )
+        self._app = Instrumented(self._api, self._api.catalog, self.requests)
+        index, store = self.tasks.index, self.store
+        self._metrics_sources = Sources(
+            self.requests,
+            metrics,
+            index,
+            queues={
+                "services": self.services.queue.depth,
+                "metrics_ingest": lambda: metrics.ingestor.queue_depth if metrics.ingestor else 0,
+                "fargate_unplaced": lambda: len(index.unplaced()),
+            },
+            watches=lambda: int(getattr(store, "watchers", 0)),
         )
         self._background.append(asyncio.create_task(RetentionEnforcer(self.logstore).run()))
         compactor = Compactor(self.store, keep_revisions=cfg.history_retention_revisions)
@@ -261,10 +304,20 @@ class ControlPlane:
             network = ServiceNetwork(
                 IpRange.parse(cfg.service_cluster_ip_range), PortRange(*cfg.service_node_port_range)
             )
+            # each EKS cluster: its own Kubernetes API under /eks/<id> on the same listener
+            self.eks_kube = EksKubernetes(
+                self.store, self.tasks, self.logstore, credentials.lookup, ListenerInfo(host, self._k8s_port)
+            )
             self.k8s = K8sListener(
-                K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port, network), self.store, pod_logs
+                K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port, network),
+                self.store,
+                pod_logs,
+                front=self.eks_kube.front,
             )
             await self.k8s.start()
+            exec_to = (backing.account, backing.region, backing.cluster)
+            self.k8s.serve_exec(PodExecSource(self.tasks.index, self.tasks.exec, *exec_to))
+            self.k8s.serve_metrics(PodMetricsSource(metrics, *exec_to))
             # pods run as ECS tasks of the backing cluster; its instances are the nodes
             self.pods = PodController(K8sObjects(self.store), self.tasks, backing)
             await self.pods.start()
@@ -284,20 +337,40 @@ class ControlPlane:
             ]
             for service_controller in self.k8s_services:
                 await service_controller.start()
+        if self.eks_kube is not None:
+            self.eks = EksController(
+                records, self.eks_kube, EksChildren(records, self.tasks.index, self.eks_kube)
+            )
+            await self.eks.start()
         # Everything loaded so far (models, compiled shapes, the first index) lives as long as
         # the process: keep it out of the collector's generations.
         gc.collect()
         gc.freeze()
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
+    def _kube_endpoint(self) -> KubeEndpoint:
+        return KubeEndpoint(
+            url=lambda: self.k8s.url if self.k8s is not None else "",
+            ca_cert=lambda: self.k8s.ca_cert if self.k8s is not None else None,
+        )
+
+    def _k8s_port(self) -> int:
+        return self.k8s.port if self.k8s is not None else 0
+
     def begin_shutdown(self) -> None:
         """A shutdown is starting: end the agents' long-polls now rather than at their timeout."""
         if self.tasks is not None:
             self.tasks.index.release_waiters()
+        if self.eks_kube is not None:
+            self.eks_kube.begin_shutdown()
         if self.k8s is not None:
             self.k8s.begin_shutdown()
 
     async def stop(self) -> None:
+        if self.eks is not None:
+            await self.eks.stop()
+        if self.eks_kube is not None:
+            await self.eks_kube.stop()
         for service_controller in self.k8s_services:
             await service_controller.stop()
         for controller in self.workloads:
@@ -319,6 +392,8 @@ class ControlPlane:
             await self.metering.stop()
         if self.tasks is not None:
             await self.tasks.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.logstore is not None:
             await self.logstore.close()
         if self.store is not None:
@@ -330,8 +405,17 @@ class ControlPlane:
             if scope["path"] == "/_stowage/healthz":
                 await _plain(send, 200, b"ok")
                 return
-            assert self._api is not None
-            await self._api(scope, receive, send)
+            if scope["path"] == "/metrics":
+                await serve_metrics(scope, send, self._metrics_sources, public=self.config.metrics_public)
+                return
+            assert self._app is not None
+            await self._app(scope, receive, send)
+        elif kind == "websocket":
+            if str(scope["path"]).startswith(EXEC_PREFIX) and self.tasks is not None:
+                await serve_agent_exec(self.tasks.exec, scope, receive, send)
+            else:
+                await receive()
+                await send({"type": "websocket.close", "code": 4404})
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -80,6 +80,7 @@ class FakeControlPlane:
         launch_type: str = "EC2",
         capacity_provider: str | None = None,
         subnets: Sequence[str] = (),
+        volume_files: dict[str, list[JSON]] | None = None,
     ) -> FakeTask:
         tid = uuid.uuid4().hex
         arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{self.cluster}/{tid}"
@@ -100,6 +101,7 @@ class FakeControlPlane:
                 attachment_id=str(uuid.uuid4()) if mode == "awsvpc" else None,
                 subnets=list(subnets),
             ),
+            volume_files=volume_files or {},
         )
         task = FakeTask(arn, spec, instance)
         self.tasks[arn] = task

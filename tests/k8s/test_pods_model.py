@@ -193,8 +193,8 @@ def test_volumes() -> None:
         {"sourceVolume": "logs", "containerPath": "/l", "readOnly": True},
     ]
     bad = pod(
-        volumes=[{"name": "cfg", "configMap": {"name": "c"}}],
+        volumes=[{"name": "claim", "persistentVolumeClaim": {"claimName": "c"}}],
         containers=[{"name": "a", "image": "x", "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}],
     )
     fields = [c.field for c in pods.validate_pod(bad)]
-    assert fields == ["spec.volumes[cfg]", "spec.containers[0].volumeMounts.name"]
+    assert fields == ["spec.volumes[claim]", "spec.containers[0].volumeMounts.name"]

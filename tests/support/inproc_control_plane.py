@@ -30,8 +30,7 @@ class InProcessControlPlane:
             access_key_id=ACCESS_KEY_ID,
             secret_access_key=SECRET_ACCESS_KEY,
             account_id=ACCOUNT_ID,
-            k8s_port=0,
-            **config,
+            **{"k8s_port": 0, **config},  # no Kubernetes listener unless the test asks for one
         )
         self.app = ControlPlane(self.config)
         self.loop = asyncio.new_event_loop()

@@ -12,7 +12,9 @@ Then, concurrently:
   state reports queue up (`StateReporter`) until it answers again.
 - the engine event stream: any event of one of our containers wakes its task's runner.
 - the stats collector, and the cleanup pass that removes a stopped task's containers (and its
-  task-scoped volumes) ``cleanup_wait`` after they exited, as the ECS agent does.
+  task-scoped volumes) ``cleanup_wait`` after they exited, as the ECS agent does. The files of
+  a task's file volumes (`agent.projected_files`: a pod's ConfigMaps and Secrets) go as soon as
+  the task has stopped; the cleanup pass removes any an earlier run of the agent left behind.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from typing import Any
 import orjson
 
 from stowage.agent import labels as lbl
+from stowage.agent import projected_files
 from stowage.agent.awslogs import LogRouter
 from stowage.agent.clock import Backoff, Clock, SystemClock
 from stowage.agent.config import AgentConfig
-from stowage.agent.control import ControlPlane
+from stowage.agent.control import ControlPlane, exec_tunnel
+from stowage.agent.exec_sessions import run_session
 from stowage.agent.host import cpu_architecture, registration_request
 from stowage.agent.identity import Identity, load_identity, save_identity
 from stowage.agent.reporter import StateReporter
@@ -100,6 +104,8 @@ class Agent:
         self._recovered: dict[str, list[ContainerState]] | None = None
         self._pause_lock = asyncio.Lock()
         self._pause_ready = False
+        self._exec_started: set[str] = set()
+        self._exec_tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
         self.polls = 0
@@ -233,10 +239,24 @@ class Agent:
             self.polls += 1
             inactive = str(answer.get("instanceStatus") or "") == "INACTIVE"
             complete = self.reconcile(answer, stop_all=inactive)
+            self._start_exec_sessions(answer.get("execSessions") or [])
             if inactive and not self.runners and not self.reporter.backlog:
                 raise AgentStopped(f"container instance {self.instance_arn} was deregistered")
             revision = answer.get("revision")
             self.revision = int(revision) if revision is not None and complete else None
+
+    def _start_exec_sessions(self, sessions: list[JSON]) -> None:
+        """``kubectl exec`` sessions for this host's containers, each served in the background
+        (an answer may list a session again until the agent has claimed it)."""
+        tunnel = exec_tunnel(self.control)
+        for session in sessions:
+            sid = str(session.get("id"))
+            if tunnel is None or sid in self._exec_started:
+                continue
+            self._exec_started.add(sid)
+            task = asyncio.create_task(run_session(self.runtime, tunnel, session), name=f"exec-{sid[:8]}")
+            self._exec_tasks.add(task)
+            task.add_done_callback(self._exec_tasks.discard)
 
     def reconcile(self, answer: JSON, *, stop_all: bool = False) -> bool:
         """Make the runners match one PollAssignments answer (the complete assignment list).
@@ -332,6 +352,8 @@ class Agent:
         except Exception:
             log.exception("task runner %s failed", runner.arn)
             raise
+        # The containers have stopped for good: a Secret's files need not outlive them.
+        projected_files.remove_task_files(self.config.state_dir, runner.arn)
         # Forget the runner once its STOPPED report is settled with the control plane.
         await self.reporter.wait_settled(runner.arn)
         self._finished.add(runner.arn)
@@ -407,4 +429,5 @@ class Agent:
             for parent in sorted(cgroups):  # left busy when the task stopped: retry now
                 with contextlib.suppress(ContainerRuntimeError):
                     await self.runtime.remove_task_cgroup(parent)
+        projected_files.sweep(self.config.state_dir, [*self.runners, *(self._recovered or {})])
         return removed

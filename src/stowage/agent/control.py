@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
+import aiohttp
+
+from stowage.agent.exec_sessions import ExecSocket, ExecTunnel
 from stowage.client import ControlPlaneClients
 
 JSON = dict[str, Any]
@@ -76,6 +79,9 @@ class HttpControlPlane:
     async def submit_task_state(self, report: JSON) -> None:
         await self.clients.agent.call("SubmitTaskState", report, max_attempts=2)
 
+    async def connect_exec(self, session_id: str) -> ExecSocket:
+        return await connect_exec(self.clients, session_id)
+
     async def submit_task_states(self, cluster: str, instance: str, reports: Sequence[JSON]) -> list[JSON]:
         answer = await self.clients.agent.call(
             "SubmitTaskStates",
@@ -104,3 +110,35 @@ class HttpControlPlane:
             {"logGroupName": group, "logStreamName": stream, "logEvents": list(events)},
             max_attempts=2,
         )
+
+
+class _WebSocket:
+    """aiohttp's client WebSocket as an ``ExecSocket``."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._ws.send_bytes(data)
+
+    async def receive_bytes_or_none(self) -> bytes | None:
+        message = await self._ws.receive()
+        if message.type == aiohttp.WSMsgType.BINARY:
+            return bytes(message.data)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            return str(message.data).encode()
+        return None
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+async def connect_exec(clients: ControlPlaneClients, session_id: str) -> ExecSocket:
+    """Open the exec tunnel of ``session_id`` on the control plane (``/agent/exec/{id}``)."""
+    url = f"{clients.endpoint.rstrip('/')}/agent/exec/{session_id}"
+    return _WebSocket(await clients.session.ws_connect(url, heartbeat=30.0))
+
+
+def exec_tunnel(control: object) -> ExecTunnel | None:
+    """``control`` if it can open exec tunnels (in-memory test doubles need not)."""
+    return cast(ExecTunnel, control) if callable(getattr(control, "connect_exec", None)) else None

@@ -4,8 +4,8 @@ The ECS agent's own label names (``com.amazonaws.ecs.*``) carry the cluster, tas
 container name and task definition, so tools that know ECS hosts read ours too. The
 ``io.stowage.*`` ones are the agent's bookkeeping: which instance owns the container (two agents
 may share one engine: each only ever lists, adopts or touches its own), whether it is a task
-container or an awsvpc pause container, and what to remove with the task (its task-scoped
-volumes, a Fargate task's cgroup).
+container or an awsvpc pause container, which restart of its container it is, and what to
+remove with the task (its task-scoped volumes, a Fargate task's cgroup).
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ ROLE = "io.stowage.role"
 TASK_VOLUMES = "io.stowage.task-volumes"
 TASK_CGROUP = "io.stowage.task-cgroup"
 """A Fargate task's cgroup parent, on each of its containers: the cleanup pass removes it."""
+ATTEMPT = "io.stowage.attempt"
+"""On a restarted container: which restart of its task container it is (1, 2, ...): after an
+agent restart the newest attempt is the container, and the count survives."""
 
 ROLE_CONTAINER = "container"
 ROLE_PAUSE = "pause"

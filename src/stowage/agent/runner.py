@@ -15,6 +15,14 @@ engine refuses). Containers stop in reverse dependency order. A runner built wit
 found on the host (after an agent restart) adopts them as they are: running ones keep running,
 exited ones are reported with their exit codes, missing ones are created.
 
+A container with a restart policy (ECS's ``restartPolicy``, a pod's ``restartPolicy``:
+`agent.restarts`) that exits may start again instead: it is RESTARTING (RUNNING to ECS) until
+its next attempt, a new container of the same task in the same namespace, named and labelled
+with the attempt number; the previous attempt's container is kept until the one after. A pod's
+containers run their probes (`agent.probes`); a failed liveness or startup probe kills the
+container, and its restart policy decides what follows. A pod's task ends when all of its
+containers have ended for good, not at the first essential exit.
+
 A Fargate task runs in a sandbox (`agent.task_isolation`): its pause container opens the task's
 own cgroup, which is limited to the task size before any container of the task starts.
 """
@@ -26,6 +34,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TypeVar
 
 from stowage.agent import labels as lbl
@@ -33,18 +42,23 @@ from stowage.agent.awslogs import LogRouter
 from stowage.agent.clock import Backoff, Clock, wait_event
 from stowage.agent.config import AgentConfig
 from stowage.agent.eni import awsvpc_network, eni_attachments, network_interfaces
+from stowage.agent.probe_checks import run_check
+from stowage.agent.probes import ContainerProber
 from stowage.agent.reporter import StateReporter
 from stowage.agent.task_isolation import FargateHost, TaskIsolation
 from stowage.agent.task_state import (
     ESSENTIAL_EXITED,
     OOM_REASON,
     PENDING,
+    RESTARTING,
     RUNNING,
     STOPPED,
     ContainerRun,
     Verdict,
+    attempt_of,
     dependency_reason,
     dependency_verdict,
+    exit_of,
     stop_levels,
     task_health,
 )
@@ -125,6 +139,8 @@ class TaskRunner:
         self._started_at: float | None = None
         self._execution_stopped_at: float | None = None
         self._last_report: JSON | None = None
+        self._stale_containers: list[str] = []
+        self._killers: set[asyncio.Task[None]] = set()
         self._prepare(recovered)
 
     # -- control --------------------------------------------------------------------------------
@@ -167,6 +183,7 @@ class TaskRunner:
             self._isolation = TaskIsolation(self.spec, size, self.ctx.fargate)
         self.runs = {p.name: ContainerRun(p.name, p) for p in plans}
         started: list[float] = []
+        attempts: dict[str, list[ContainerState]] = {}
         for state in recovered:
             if self._isolation is not None:
                 self._isolation.adopt(state.labels)
@@ -178,9 +195,21 @@ class TaskRunner:
                 else:
                     self._stale_pause.append(state.id)
                 continue
-            run = self.runs.get(state.labels.get(lbl.CONTAINER_NAME, ""))
-            if run is None or run.container_id is not None:
+            attempts.setdefault(state.labels.get(lbl.CONTAINER_NAME, ""), []).append(state)
+        for name, states in attempts.items():
+            run = self.runs.get(name)
+            if run is None:
                 continue
+            # The newest attempt is the container; the one before it tells how the previous run
+            # ended; any older one is left over from a crash between two steps.
+            states.sort(key=attempt_of)
+            state = states[-1]
+            if len(states) > 1:
+                run.previous_id = states[-2].id
+                run.last_exit = exit_of(states[-2])
+                self._stale_containers.extend(s.id for s in states[:-2])
+            if run.restarts is not None:
+                run.restarts.count = attempt_of(state)
             run.container_id = state.id
             self._apply(run, state)
             if state.started_at is not None:
@@ -201,21 +230,37 @@ class TaskRunner:
             self._report_setup_failure(self._setup_error)
             return
         backoff = Backoff(base_s=0.5, max_s=self.ctx.config.max_backoff_s)
-        while not self.finished:
-            self._wake.clear()
-            try:
-                await self._step()
-                backoff.reset()
-            except ContainerRuntimeError as exc:
-                # The engine is away or misbehaving: the containers are the truth, try again.
-                log.warning("task %s: engine error, retrying: %s", task_id(self.arn), exc)
-                await self.ctx.clock.sleep(backoff.next_delay())
-                continue
-            if not self.finished:
-                await wait_event(self.ctx.clock, self._wake, self.ctx.config.resync_interval_s)
+        try:
+            while not self.finished:
+                self._wake.clear()
+                try:
+                    await self._step()
+                    backoff.reset()
+                except ContainerRuntimeError as exc:
+                    # The engine is away or misbehaving: the containers are the truth, try again.
+                    log.warning("task %s: engine error, retrying: %s", task_id(self.arn), exc)
+                    await self.ctx.clock.sleep(backoff.next_delay())
+                    continue
+                if not self.finished:
+                    await wait_event(self.ctx.clock, self._wake, self._wait_s())
+        finally:
+            self._stop_probes()
+            for killer in list(self._killers):
+                killer.cancel()
+
+    def _wait_s(self) -> float:
+        """Until the next step: the resync interval, or sooner when a restart is due."""
+        wait = self.ctx.config.resync_interval_s
+        due = [
+            r.restart_at for r in self.runs.values() if r.status == RESTARTING and r.restart_at is not None
+        ]
+        if due:
+            wait = max(0.0, min(wait, min(due) - self.ctx.clock.now()))
+        return wait
 
     async def _step(self) -> None:
         await self._observe()
+        await self._restart_step()
         if not self._stopping():
             if not self._pulled:
                 await self._pull()
@@ -226,16 +271,18 @@ class TaskRunner:
                 await self._isolation.check_storage()
             if not self._stopping():
                 await self._advance()
+            self._kill_step()
             self._check_essential()
         if self._stopping():
             if all(r.status == STOPPED for r in self.runs.values()):
                 await self._finish()
                 return
             self._begin_stop()
+        self._ensure_probes()
         self._report()
 
     async def _observe(self) -> None:
-        targets = [r for r in self.runs.values() if r.container_id and r.status != STOPPED]
+        targets = [r for r in self.runs.values() if r.container_id and r.status in (PENDING, RUNNING)]
         if not targets:
             return
         results = await _gather([self.ctx.runtime.inspect(r.container_id or "") for r in targets])
@@ -250,9 +297,15 @@ class TaskRunner:
 
     def _apply(self, run: ContainerRun, state: ContainerState) -> None:
         run.health = state.health
+        if state.started_at is not None and run.run_started_at is None:
+            run.run_started_at = state.started_at.timestamp()
         if state.status in (ContainerStatus.EXITED, ContainerStatus.DEAD):
             run.status = STOPPED
             run.exit_code = state.exit_code
+            run.finished_at = state.finished_at.timestamp() if state.finished_at is not None else None
+            if run.prober is not None:
+                run.prober.stop()
+                run.prober = None
             if state.oom_killed:
                 run.reason = OOM_REASON
             elif state.error and not run.reason:
@@ -375,6 +428,14 @@ class TaskRunner:
             )
         if self._isolation is not None:
             spec = self._isolation.container_spec(run.name, spec)
+        if run.restart_count:
+            # Every attempt is a container of its own (as the kubelet makes them): a fresh
+            # writable layer, and the attempt on it for recovery.
+            spec = replace(
+                spec,
+                name=f"{spec.name}-{run.restart_count}",
+                labels={**spec.labels, lbl.ATTEMPT: str(run.restart_count)},
+            )
         if run.container_id is None:
             try:
                 run.container_id = await self._create(spec)
@@ -386,7 +447,9 @@ class TaskRunner:
         cid = run.container_id
         awslogs = run.plan.awslogs
         stream = (awslogs.stream or cid) if awslogs is not None else ""
-        if awslogs is not None:
+        # A restarted container with a prefixed stream writes on to the stream it had: nothing to
+        # create (and no control-plane call in the way of the restart).
+        if awslogs is not None and (not run.restart_count or not awslogs.stream):
             try:
                 await self.ctx.logs.prepare(awslogs, stream)
             except TaskSetupError as exc:
@@ -401,6 +464,7 @@ class TaskRunner:
             return
         run.status = RUNNING
         run.started = True
+        run.run_started_at = self.ctx.clock.now()
         if awslogs is not None:
             self.ctx.logs.follow(cid, awslogs, stream)
         if spec.port_bindings:
@@ -436,8 +500,120 @@ class TaskRunner:
                 self._fail(ESSENTIAL_CONTAINER_EXITED, ESSENTIAL_EXITED)
 
     def _check_essential(self) -> None:
-        if any(r.plan.essential and r.status == STOPPED for r in self.runs.values()):
+        runs = self.runs.values()
+        if any(r.plan.essential and not r.plan.k8s and r.status == STOPPED for r in runs):
             self._fail(ESSENTIAL_CONTAINER_EXITED, ESSENTIAL_EXITED)
+        # A pod runs until all of its containers have ended for good (restartPolicy Never or
+        # OnFailure), whichever ended first.
+        apps = [r for r in runs if r.plan.k8s == "app"]
+        if apps and all(r.status == STOPPED for r in apps):
+            self._fail(ESSENTIAL_CONTAINER_EXITED, ESSENTIAL_EXITED)
+
+    # -- restarts and probes ---------------------------------------------------------------------
+
+    async def _restart_step(self) -> None:
+        """Judge each new exit of a container with a restart policy (once: the ECS rule depends
+        on time), and start the attempts that are due. Stopping: nothing restarts."""
+        if self._stale_containers:
+            await self._remove_stale()
+        now = self.ctx.clock.now()
+        for run in self.runs.values():
+            tracker = run.restarts
+            if tracker is None:
+                continue
+            if run.status == STOPPED and not run.settled and run.started and run.container_id:
+                run.settled = True
+                if self._stopping():
+                    continue
+                finished = run.finished_at if run.finished_at is not None else now
+                decision = tracker.decide(
+                    exit_code=run.exit_code,
+                    killed_by=run.killing,
+                    started_at=run.run_started_at,
+                    finished_at=finished,
+                    now=now,
+                )
+                if not decision.restart:
+                    log.info(
+                        "task %s: %s is not restarted: %s", task_id(self.arn), run.name, decision.why_not
+                    )
+                    continue
+                run.begin_restart(now + decision.delay_s, backing_off=decision.delay_s > 0)
+            if run.status == PENDING and run.started and not self._stopping():
+                await self._start(run)  # a restart the engine interrupted: again
+                continue
+            if run.status != RESTARTING:
+                continue
+            if self._stopping():
+                run.end_restart()
+            elif run.restart_at is not None and now >= run.restart_at:
+                await self._restart(run, now)
+
+    async def _restart(self, run: ContainerRun, now: float) -> None:
+        stale = run.next_attempt(now)
+        log.info("task %s: restarting %s (restart %d)", task_id(self.arn), run.name, run.restart_count)
+        await self._start(run)
+        if stale is not None:
+            self._stale_containers.append(stale)  # removed at the next step
+
+    async def _remove_stale(self) -> None:
+        """Remove older attempts' containers once their output is shipped."""
+        keep = []
+        for stale in self._stale_containers:
+            if self.ctx.logs.shipping(stale):
+                keep.append(stale)
+                continue
+            with contextlib.suppress(ContainerNotFoundError):
+                await self.ctx.runtime.remove(stale, force=True)
+            self.ctx.logs.forget(stale)
+        self._stale_containers = keep
+
+    def _kill_step(self) -> None:
+        """A failed liveness or startup probe: stop the container as StopTask would (SIGTERM,
+        SIGKILL after its grace); its exit is then judged by its restart policy."""
+        for run in self.runs.values():
+            prober = run.prober
+            if run.status != RUNNING or prober is None or not prober.kill or run.killing:
+                continue
+            run.killing = prober.kill
+            log.info("task %s: killing %s: %s probe failed", task_id(self.arn), run.name, prober.kill)
+            killer = asyncio.create_task(self._kill(run), name=f"kill-{task_id(self.arn)}-{run.name}")
+            self._killers.add(killer)
+            killer.add_done_callback(self._killers.discard)
+
+    async def _kill(self, run: ContainerRun) -> None:
+        try:
+            await self._stop_one(run)
+        finally:
+            self.poke()
+
+    def _ensure_probes(self) -> None:
+        """Probes run while a container runs: from its start (or its adoption) to its exit."""
+        for run in self.runs.values():
+            if not run.plan.probes or run.prober is not None or run.killing:
+                continue
+            if run.status != RUNNING or run.container_id is None or self._stopping():
+                continue
+            run.prober = ContainerProber(
+                run.plan.probes,
+                check=partial(run_check, self.ctx.runtime, run.container_id, self._ipv4 or "127.0.0.1"),
+                clock=self.ctx.clock,
+                started_at=run.run_started_at if run.run_started_at is not None else self.ctx.clock.now(),
+                on_change=self.poke,
+                on_failure=partial(self._probe_failed, run),
+            )
+            run.prober.start()
+
+    def _probe_failed(self, run: ContainerRun, probe: str, message: str) -> None:
+        run.probe_failures += 1
+        run.probe_failure = (probe, message)
+        self.poke()
+
+    def _stop_probes(self) -> None:
+        for run in self.runs.values():
+            if run.prober is not None:
+                run.prober.stop()
+                run.prober = None
 
     # -- stopping --------------------------------------------------------------------------------
 
@@ -465,6 +641,7 @@ class TaskRunner:
             log.warning("task %s: stop %s: %s", task_id(self.arn), run.name, exc)
 
     async def _finish(self) -> None:
+        self._stop_probes()
         self._execution_stopped_at = self._execution_stopped_at or self.ctx.clock.now()
         if self._pause_id is not None:
             with contextlib.suppress(ContainerNotFoundError):

@@ -2,7 +2,10 @@
 
 Every ``interval`` it reads one stats sample per running task container from the engine and
 sends them in one ReportStats call. CPU is reported as the cumulative counter and, from the
-previous sample, as a percentage of the whole host. Samples are lossy by design: a failed report
+previous sample, as a percentage of the whole host (with the host's CPU count, so the control
+plane can turn it into cores for a container's first sample); memory as the working set, its
+limit, RSS and page cache; network and block I/O as cumulative byte counters; and the process
+count. The control plane derives rates from consecutive samples. Samples are lossy by design: a failed report
 is not retried (the next one carries fresh counters), so an outage costs points, not memory.
 """
 
@@ -41,7 +44,11 @@ def sample(task_arn: str, name: str, cur: ContainerStats, prev: ContainerStats |
         "networkTxBytes": cur.network_tx_bytes,
         "blockReadBytes": cur.block_read_bytes,
         "blockWriteBytes": cur.block_write_bytes,
+        "memoryCacheBytes": cur.memory_cache_bytes,
+        "pids": cur.pids,
     }
+    if cur.online_cpus > 0:
+        out["onlineCpus"] = cur.online_cpus
     if prev is not None and cur.online_cpus > 0:
         out["cpuPercentOfHost"] = round(cpu_fraction(prev, cur) / cur.online_cpus * 100.0, 4)
     return out

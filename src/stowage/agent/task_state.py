@@ -1,7 +1,8 @@
 """A task's state as the agent tracks it, and the pure decisions made on it.
 
 `ContainerRun` is one container's record (ECS status PENDING → RUNNING → STOPPED, runtime id,
-exit code, reason, health, bindings). The functions decide, without I/O:
+exit code, reason, health, bindings; for a container that restarts, its attempt, the previous
+run's exit and the probes of the current run). The functions decide, without I/O:
 
 - `dependency_verdict`: may a container start yet (``dependsOn`` START, COMPLETE, SUCCESS,
   HEALTHY, as the ECS agent resolves them: START is met by a dependency that started, even if
@@ -19,8 +20,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stowage.agent import labels as lbl
+from stowage.agent.probes import READINESS, STARTUP, ContainerProber
+from stowage.agent.restarts import RestartTracker
 from stowage.agent.translate import ContainerPlan
-from stowage.runtime.base import HealthStatus
+from stowage.runtime.base import ContainerState, HealthStatus
 
 JSON = dict[str, Any]
 
@@ -30,6 +34,9 @@ ESSENTIAL_EXITED = "Essential container in task exited"
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
+RESTARTING = "RESTARTING"
+"""The agent's own: the container exited and will start again; ECS sees it RUNNING."""
+CRASH_LOOP = "CrashLoopBackOff"
 
 
 @dataclass
@@ -47,6 +54,71 @@ class ContainerRun:
     image_digest: str = ""
     waiting_since: float | None = None
     """When it first waited on a dependency (for ``startTimeout``)."""
+    restarts: RestartTracker | None = None
+    """Its restart policy and count (None: an exit is final)."""
+    restart_at: float | None = None
+    """RESTARTING: when the next attempt starts."""
+    backing_off: bool = False
+    """RESTARTING and waiting for the back-off (Kubernetes' CrashLoopBackOff)."""
+    run_started_at: float | None = None
+    finished_at: float | None = None
+    last_exit: JSON | None = None
+    """How the previous run ended (``lastExit`` in reports)."""
+    previous_id: str | None = None
+    """The previous attempt's container, kept (as the kubelet keeps one) until the next one."""
+    settled: bool = False
+    """STOPPED and judged final by its restart policy (judged once per exit)."""
+    killing: str = ""
+    """Liveness/Startup: the agent is killing this run for that probe."""
+    prober: ContainerProber | None = None
+    probe_failures: int = 0
+    probe_failure: tuple[str, str] | None = None
+    """(probe, message) of the latest failed probe."""
+
+    def __post_init__(self) -> None:
+        if self.plan.restart is not None and self.restarts is None:
+            self.restarts = RestartTracker(self.plan.restart)
+
+    @property
+    def restart_count(self) -> int:
+        return self.restarts.count if self.restarts is not None else 0
+
+    def begin_restart(self, at: float, *, backing_off: bool) -> None:
+        """The run that just exited will be followed by another at ``at``: its end becomes
+        ``last_exit`` and the container is RESTARTING."""
+        last: JSON = {"runtimeId": self.container_id or ""}
+        for key, value in (
+            ("exitCode", self.exit_code),
+            ("reason", self.reason),
+            ("startedAt", self.run_started_at),
+            ("finishedAt", self.finished_at),
+        ):
+            if value is not None:
+                last[key] = value
+        if self.killing:
+            last["cause"] = self.killing
+        self.last_exit = last
+        self.exit_code, self.reason, self.health = None, None, HealthStatus.NONE
+        self.status, self.restart_at, self.backing_off = RESTARTING, at, backing_off
+
+    def end_restart(self) -> None:
+        """The task stops while a restart is pending: the last run's end is the container's."""
+        last = self.last_exit or {}
+        self.status, self.restart_at, self.backing_off = STOPPED, None, False
+        self.exit_code = last.get("exitCode")
+        self.reason = last.get("reason")
+
+    def next_attempt(self, now: float) -> str | None:
+        """The restart happens now: count it and clear the run for its next container (which
+        the runner creates). Returns the container to remove (the attempt before the previous)."""
+        assert self.restarts is not None
+        finished = (self.last_exit or {}).get("finishedAt", now)
+        self.restarts.record(float(finished), now)
+        stale, self.previous_id = self.previous_id, self.container_id
+        self.container_id = None
+        self.status, self.restart_at, self.backing_off = PENDING, None, False
+        self.settled, self.killing, self.finished_at, self.run_started_at = False, "", None, None
+        return stale
 
     @property
     def health_status(self) -> str:
@@ -58,7 +130,8 @@ class ContainerRun:
         return "UNKNOWN"
 
     def report(self, *, network_interfaces: list[JSON] | None = None) -> JSON:
-        out: JSON = {"name": self.name, "lastStatus": self.status, "healthStatus": self.health_status}
+        status = RUNNING if self.status == RESTARTING else self.status
+        out: JSON = {"name": self.name, "lastStatus": status, "healthStatus": self.health_status}
         if self.container_id:
             out["runtimeId"] = self.container_id
         if self.exit_code is not None:
@@ -71,7 +144,56 @@ class ContainerRun:
             out["imageDigest"] = self.image_digest
         if network_interfaces:
             out["networkInterfaces"] = network_interfaces
+        if self.restarts is not None or self.plan.k8s:
+            out["restartCount"] = self.restart_count
+            if self.last_exit is not None:
+                out["lastExit"] = dict(self.last_exit)
+            if self.run_started_at is not None and self.status == RUNNING:
+                out["startedAt"] = self.run_started_at
+        if self.plan.k8s:
+            out["lifecycle"] = self.lifecycle()
         return out
+
+    def lifecycle(self) -> JSON:
+        """The Kubernetes view of this container: started/ready as its probes say, waiting in
+        back-off, being killed for a probe, its latest probe failure."""
+        running = self.status == RUNNING and not self.killing
+        kinds = {p.kind for p in self.plan.probes}
+        if self.prober is not None:
+            started, ready = self.prober.started, self.prober.ready
+        else:
+            started = STARTUP not in kinds
+            ready = started and READINESS not in kinds
+        out: JSON = {"ready": running and ready, "started": self.status == RUNNING and started}
+        if self.status == RESTARTING and self.backing_off and self.restarts is not None:
+            out["waitingReason"] = CRASH_LOOP
+            out["backOffSeconds"] = int(self.restarts.backoff_s)
+        if self.killing:
+            out["killing"] = self.killing
+        if self.probe_failure is not None:
+            probe, message = self.probe_failure
+            out["probeFailure"] = {"probe": probe, "message": message[:1024], "count": self.probe_failures}
+        return out
+
+
+def attempt_of(state: ContainerState) -> int:
+    """Which restart of its task container a container found on the host is (0: the first)."""
+    raw = state.labels.get(lbl.ATTEMPT, "0")
+    return int(raw) if raw.isdigit() else 0
+
+
+def exit_of(state: ContainerState) -> JSON:
+    """``lastExit`` from an ended container found on the host."""
+    out: JSON = {"runtimeId": state.id}
+    if state.exit_code is not None:
+        out["exitCode"] = state.exit_code
+    if state.oom_killed:
+        out["reason"] = OOM_REASON
+    if state.started_at is not None:
+        out["startedAt"] = state.started_at.timestamp()
+    if state.finished_at is not None:
+        out["finishedAt"] = state.finished_at.timestamp()
+    return out
 
 
 class Verdict(StrEnum):

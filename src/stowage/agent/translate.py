@@ -21,9 +21,15 @@ mapped here, in ECS's terms (units: MiB and cpu units in, bytes and shares out):
   the task, removed with it) that every container mounting it shares;
   ``dockerVolumeConfiguration`` with ``scope: task`` likewise, ``scope: shared`` is the named
   volume itself. ``volumesFrom`` is resolved to container ids when the container is created.
+  A volume whose files the spec carries (``TaskSpec.volume_files``: a pod's configMap, secret,
+  downwardAPI or projected volume) is a per-task host directory the agent writes first
+  (`agent.projected_files`) and binds. A mount point's ``subPath`` (stowage's, for pods) binds
+  that part of a host directory instead of all of it.
 - ``portMappings``: fixed and dynamic (``hostPort`` 0/absent) host ports in bridge mode.
 - ``logConfiguration``: ``awslogs`` keeps the engine on json-file (the agent ships the lines);
   other drivers go to the engine as given.
+- ``restartPolicy`` and a pod container's private ``_k8s`` member (its pod's restart policy and
+  probes) become the plan's `agent.restarts` policy and `agent.probes` specs.
 - Fargate tasks (`agent.fargate`): refused outright when they break a Fargate rule; otherwise
   every container gets exactly Fargate's capabilities and the task's ephemeral storage as its
   writable-layer quota (the task-wide cgroup is `agent.task_isolation`'s, at run time).
@@ -37,9 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stowage.agent import fargate
+from stowage.agent import fargate, projected_files
 from stowage.agent import labels as lbl
 from stowage.agent.config import AgentConfig
+from stowage.agent.probes import ProbeSpec, probes_of
+from stowage.agent.restarts import RestartPolicy, restart_policy_of
 from stowage.model.agent_tasks import TaskSpec
 from stowage.runtime.base import ContainerSpec, HealthCheck, LogConfig, Mount, PortBinding, Ulimit
 
@@ -86,6 +94,12 @@ class ContainerPlan:
     awslogs: AwslogsOptions | None
     host_port_mappings: tuple[tuple[int, str], ...]
     """(port, protocol) a host-mode container listens on: reported as networkBindings."""
+    restart: RestartPolicy | None = None
+    """When an exit is not final (`agent.restarts`)."""
+    probes: tuple[ProbeSpec, ...] = ()
+    """A pod container's probes (`agent.probes`)."""
+    k8s: str = ""
+    """A pod's container: "app" or "init" (Kubernetes semantics for its lifecycle); else ""."""
 
 
 def task_id(task_arn: str) -> str:
@@ -177,14 +191,19 @@ class _Volume:
     task_scoped: bool
 
 
-def task_volumes(spec: TaskSpec) -> dict[str, _Volume]:
+def task_volumes(spec: TaskSpec, state_dir: Path | None = None) -> dict[str, _Volume]:
+    """The task's volumes by name; a file volume's directory is under ``state_dir`` (None:
+    only the names matter)."""
     out: dict[str, _Volume] = {}
     tid = task_id(spec.task_arn)
     for volume in spec.task_definition.get("volumes") or []:
         name = str(volume["name"])
         host = volume.get("host") or {}
         docker_cfg = volume.get("dockerVolumeConfiguration")
-        if host.get("sourcePath"):
+        if name in spec.volume_files:
+            source = projected_files.volume_dir(state_dir, spec.task_arn, name) if state_dir else ""
+            out[name] = _Volume("bind", str(source), False)
+        elif host.get("sourcePath"):
             out[name] = _Volume("bind", str(host["sourcePath"]), False)
         elif docker_cfg is not None and docker_cfg.get("scope") == "shared":
             out[name] = _Volume("volume", name, False)
@@ -207,11 +226,26 @@ def _mounts(definition: Doc, volumes: Mapping[str, _Volume], labels: Mapping[str
                 f"CannotCreateContainerError: mount point refers to unknown volume {source!r}",
                 str(definition.get("name", "")),
             )
+        source_path = volume.source
+        if mp.get("subPath"):
+            if volume.mount_type != "bind":
+                raise TaskSetupError(
+                    f"CannotCreateContainerError: subPath on volume {source!r}: only host directories "
+                    "can be mounted in part",
+                    str(definition.get("name", "")),
+                )
+            try:
+                source_path = projected_files.sub_path(volume.source, str(mp["subPath"]))
+            except projected_files.FilesError as exc:
+                raise TaskSetupError(
+                    f"CannotCreateContainerError: subPath of volume {source!r}: {exc}",
+                    str(definition.get("name", "")),
+                ) from exc
         mounts.append(
             Mount(
                 type="bind" if volume.mount_type == "bind" else "volume",
                 target=str(mp["containerPath"]),
-                source=volume.source,
+                source=source_path,
                 read_only=bool(mp.get("readOnly", False)),
                 volume_labels=labels if volume.mount_type == "volume" else {},
             )
@@ -401,7 +435,19 @@ def plan_container(
         else config.dependency_start_timeout_s,
         awslogs=_awslogs(definition, spec, config),
         host_port_mappings=host_ports,
+        restart=restart_policy_of(definition),
+        probes=probes_of(definition),
+        k8s=k8s_role(definition),
     )
+
+
+def k8s_role(definition: Mapping[str, Any]) -> str:
+    """The role of a pod's container, "app" or "init" (its definition carries ``_k8s``);
+    "" for any other container."""
+    k8s = definition.get("_k8s")
+    if not isinstance(k8s, Mapping):
+        return ""
+    return "init" if k8s.get("init") else "app"
 
 
 def plan_task(
@@ -413,7 +459,12 @@ def plan_task(
 ) -> list[ContainerPlan]:
     """One plan per container definition, in definition order. Raises TaskSetupError."""
     size = fargate_task_size(spec)
-    volumes = task_volumes(spec)
+    volumes = task_volumes(spec, config.state_dir)
+    try:
+        projected_files.write_task_files(config.state_dir, spec.task_arn, spec.volume_files)
+    except projected_files.FilesError as exc:
+        reason = f"CannotCreateContainerError: failed to write the files of a volume: {exc}"
+        raise TaskSetupError(reason) from exc
     for volume in volumes.values():
         if volume.mount_type == "bind" and not os.path.exists(volume.source):
             # Docker's -v creates a missing host directory; its Mounts API does not. ECS (which

@@ -2,6 +2,7 @@
 
     stowage agent --endpoint http://127.0.0.1:8080 --cluster default \\
         [--docker-host unix:///var/run/docker.sock] [--attributes k=v,...] [--state-dir DIR]
+    stowage agent --endpoint ... --eks-cluster demo [--nodegroup workers]   # an EKS node
 
 Credentials come from --access-key-id/--secret-access-key or the standard AWS environment
 variables; the region from AWS_DEFAULT_REGION. SIGTERM/SIGINT stop the agent and leave the
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from stowage.agent.config import DEFAULT_AWSVPC_SUBNET, DEFAULT_PAUSE_IMAGE, AgentConfig
+from stowage.model.eks.clusters import backing_cluster
+from stowage.model.eks.nodegroups import LABEL as NODEGROUP_LABEL
 from stowage.model.fargate import POOL_CLUSTER
 
 log = logging.getLogger("stowage.agent")
@@ -62,6 +65,8 @@ def _add_agent_options(p: argparse.ArgumentParser) -> None:
         "--docker-host", default=os.environ.get("DOCKER_HOST"), help="engine URL (default: DOCKER_HOST)"
     )
     p.add_argument("--attributes", type=_attributes, default={}, help="custom attributes: k=v,k2=v2")
+    p.add_argument("--eks-cluster", default=None, help="be a node of this EKS cluster (instead of --cluster)")
+    p.add_argument("--nodegroup", default=None, help="with --eks-cluster: a node of this managed node group")
     p.add_argument("--availability-zone", default="", help="ecs.availability-zone (default <region>a)")
     p.add_argument("--instance-type", default="", help="ecs.instance-type to advertise")
     p.add_argument("--memory-reserve-mib", type=int, default=0, help="memory kept for the host")
@@ -90,6 +95,15 @@ def run_agent(args: argparse.Namespace) -> int:
     if not args.endpoint:
         log.error("no control plane: pass --endpoint URL (or set STOWAGE_ENDPOINT)")
         return 2
+    if args.nodegroup and not args.eks_cluster:
+        log.error("--nodegroup needs --eks-cluster")
+        return 2
+    if args.eks_cluster:
+        # an EKS cluster's nodes are the instances of its ECS cluster; a managed node group's
+        # carry its name as an attribute (docs/eks.md)
+        args.cluster = backing_cluster(args.eks_cluster)
+        if args.nodegroup:
+            args.attributes = {**args.attributes, NODEGROUP_LABEL: args.nodegroup}
     try:
         return asyncio.run(_main(args))
     except KeyboardInterrupt:

@@ -90,6 +90,32 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="seconds without a heartbeat before an instance is disconnected (default 60)",
     )
     p.add_argument(
+        "--metrics-raw-retention",
+        type=_duration,
+        default=86400.0,
+        metavar="DURATION",
+        help="how long raw (10 s) usage points are kept: 90m, 24h, 2d (default 1d)",
+    )
+    p.add_argument(
+        "--metrics-rollup-retention",
+        type=_duration,
+        default=14 * 86400.0,
+        metavar="DURATION",
+        help="how long 1-minute rollups and derived metrics are kept (default 14d)",
+    )
+    p.add_argument(
+        "--metrics-max-size",
+        type=_size,
+        default=2 * 1024**3,
+        metavar="SIZE",
+        help="the metrics store stays under this size, oldest points first: 500M, 2G (default 2G)",
+    )
+    p.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="serve GET /metrics to any client (default: loopback clients only)",
+    )
+    p.add_argument(
         "--spot-reclaim-rate",
         type=float,
         default=0.0,
@@ -116,6 +142,38 @@ def _port_range(text: str) -> tuple[int, int]:
     if not 1 <= low <= high <= 65535:
         raise argparse.ArgumentTypeError(f"not a port range within 1-65535: {text!r}")
     return low, high
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def _duration(text: str) -> float:
+    """Seconds of ``90s``, ``30m``, ``24h``, ``14d``, ``2w`` (a bare number is seconds)."""
+    t = text.strip().lower()
+    unit = t[-1:] if t[-1:] in _DURATION_UNITS else "s"
+    number = t[:-1] if t[-1:] in _DURATION_UNITS else t
+    try:
+        value = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration (90s, 30m, 24h, 14d): {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a duration must be positive: {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    """Bytes of ``500M``, ``2G``, ``64k`` (binary units; a bare number is bytes)."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = t[-1:] if t[-1:] in _SIZE_UNITS and t[-1:] else ""
+    number = t[:-1] if unit else t
+    try:
+        value = int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size (500M, 2G): {text!r}") from None
+    if value < 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"the metrics store needs at least 1M: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stowage.cli.bill import add_bill_parser
 
     add_bill_parser(sub, Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR))
+    from stowage.cli.top import add_top_parser
+
+    add_top_parser(sub, Path(_env("STOWAGE_DATA_DIR") or DEFAULT_DATA_DIR))
     return parser
 
 
@@ -198,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stowage.cli.bill import run_bill
 
         return run_bill(args)
+    if args.command == "top":
+        from stowage.cli.top import run_top
+
+        return run_top(args)
     return 2
 
 

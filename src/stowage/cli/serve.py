@@ -10,6 +10,7 @@ import sys
 from rich.console import Console
 from rich.panel import Panel
 
+from stowage.metricstore import StoreConfig
 from stowage.server import ServerConfig, serve
 
 
@@ -34,6 +35,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         service_cluster_ip_range=args.service_cluster_ip_range,
         service_node_port_range=args.service_node_port_range,
         price_table=args.price_table.resolve() if args.price_table else None,
+        metrics=StoreConfig(
+            raw_retention=args.metrics_raw_retention,
+            rollup_retention=max(args.metrics_rollup_retention, args.metrics_raw_retention),
+            max_bytes=args.metrics_max_size,
+        ),
+        metrics_public=args.metrics_public,
     )
 
 

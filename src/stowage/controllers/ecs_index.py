@@ -115,6 +115,11 @@ class EcsIndex:
     def subscribe(self, listener: IndexListener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: IndexListener) -> None:
+        """Stop telling ``listener`` (a controller of a deleted EKS cluster's API)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
     # -- feeding -----------------------------------------------------------------------------
     def reset(self, records: Iterable[Record], revision: int) -> None:
         """Replace the contents with a fresh list taken at ``revision``. Slots (and their
@@ -317,6 +322,14 @@ class EcsIndex:
 
     def instances(self) -> list[Record]:
         return [s.instance for s in self._slots.values() if s.instance is not None]
+
+    def wake(self, instance_key: str) -> None:
+        """Answer the instance's long-polls now, though nothing in its assignments changed (an
+        exec session waits for its agent)."""
+        slot = self._slots.get(instance_key)
+        if slot is not None:
+            event, slot.agent_changed = slot.agent_changed, asyncio.Event()
+            event.set()
 
     async def wait_change(self, instance_key: str, known: int, within: float) -> Slot:
         """The instance's slot once its ``agent_revision`` passes ``known``, or after ``within``

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from stowage.controllers.ecs_index import EcsIndex
-from stowage.controllers.stats import StatsBook
+from stowage.controllers.stats import StatsSink
 from stowage.model import container_instances as ci
 from stowage.model import tasks as task_model
 from stowage.resources.container_instances import InstanceRecords
@@ -27,7 +27,7 @@ class Reaper:
         self,
         records: Records,
         index: EcsIndex,
-        stats: StatsBook,
+        stats: StatsSink,
         *,
         clock: Callable[[], float],
         retention: float = 3600.0,

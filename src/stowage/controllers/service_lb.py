@@ -44,6 +44,8 @@ CLIENT_FIRST_WAIT = 0.5
 """How long to wait for a client to speak first (HTTP does) before piping without retries."""
 FIRST_BYTE_TIMEOUT = 3.0
 MAX_TRIES = 4
+NO_TARGET_WAIT = 3.0
+"""Seconds a new connection waits for a target when there is none at all."""
 _CHUNK = 65536
 
 
@@ -143,6 +145,13 @@ class TcpForwarder:
         self, tried: set[tuple[str, int]]
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, tuple[str, int]] | None:
         found = [t for t in self.targets() if t not in tried]
+        waited = 0.0
+        while not found and not tried and waited < NO_TARGET_WAIT:
+            # No target at all for a moment (a rollout's hand-over, the controller's view being
+            # rebuilt after a re-list): hold the connection briefly rather than drop it.
+            await asyncio.sleep(0.05)
+            waited += 0.05
+            found = self.targets()
         if not found:
             return None
         start = self._next

@@ -1,14 +1,28 @@
-"""The latest usage sample of every container, as agents report them (ReportStats).
+"""Where agents' usage samples (ReportStats) go: the ``StatsSink`` protocol, and ``StatsBook``.
 
-In memory only for now: a later issue builds metrics on it. ``latest`` is the read function.
+The control plane's sink is the metrics pipeline (``controllers/metrics.py``: latest values,
+the time-series store, derived metrics). ``StatsBook`` is the minimal sink a ``TaskPlane``
+gets when none is given (unit tests of the task plane): the latest sample of every container,
+in memory; ``latest`` is its read function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 Sample = dict[str, Any]
+
+
+class StatsSink(Protocol):
+    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]]) -> int:
+        """Take a validated batch (task ARNs resolved); returns how many samples it accepted
+        or queued. Must be cheap: it runs on the event loop."""
+        ...
+
+    def forget(self, task_arn: str) -> None:
+        """The task's record is gone (reaped)."""
+        ...
 
 
 class StatsBook:

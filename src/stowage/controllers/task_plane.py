@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.controllers.exec_broker import ExecBroker
 from stowage.controllers.fargate import FargateProvisioner
 from stowage.controllers.informer import EcsInformer
 from stowage.controllers.liveness import Liveness
 from stowage.controllers.placement import TaskPlacement
 from stowage.controllers.reaper import Reaper
 from stowage.controllers.spot import SpotReclaimer
-from stowage.controllers.stats import StatsBook
+from stowage.controllers.stats import StatsBook, StatsSink
 from stowage.resources.records import Records
 
 
@@ -48,6 +49,7 @@ class TaskPlane:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        stats: StatsSink | None = None,
     ) -> None:
         self.records = records
         self.config = config or TaskPlaneConfig()
@@ -55,7 +57,8 @@ class TaskPlane:
         self.index = EcsIndex()
         self.informer = EcsInformer(records.store, self.index)
         self.placement = TaskPlacement(records, self.index, rng)
-        self.stats = StatsBook()
+        self.stats: StatsSink = stats if stats is not None else StatsBook()
+        self.exec = ExecBroker(self.index)
         self.fargate = FargateProvisioner(records, self.index, self.placement, clock=clock, rng=rng)
         self.spot = SpotReclaimer(
             records, self.index, clock=clock, rate=self.config.spot_reclaim_rate, rng=rng

@@ -50,6 +50,11 @@ class TaskSpec:
     capacity_provider: str | None = None
     """FARGATE or FARGATE_SPOT for a task on Fargate capacity (``launch_type`` is FARGATE then);
     None on EC2. The agent isolates Fargate tasks (see docs/fargate.md)."""
+    volume_files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Volume name → the files it holds (``{"path": relative path, "mode": permission bits,
+    "data": base64}``): a Kubernetes configMap/secret/downwardAPI/projected volume, resolved by
+    the control plane. The agent writes them to a per-task host directory, binds it (read-only,
+    as the mount points say) instead of a scratch volume, and removes it with the task."""
     version: int = SPEC_VERSION
 
     def encode(self) -> str:

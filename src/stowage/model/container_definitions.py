@@ -35,6 +35,10 @@ HEALTH_CHECK_RANGES: tuple[tuple[str, int, int, int | None], ...] = (
     ("startPeriod", 0, 300, None),
 )
 
+RESTART_ATTEMPT_PERIOD = (60, 1800)
+"""``restartPolicy.restartAttemptPeriod`` bounds (seconds); the agent's default is 300."""
+MAX_IGNORED_EXIT_CODES = 50
+
 # Lists ECS always returns, even when the request left them out.
 _ALWAYS_LISTS = ("portMappings", "environment", "mountPoints", "volumesFrom", "systemControls")
 
@@ -83,6 +87,8 @@ def normalize_container(raw: Doc, network_mode: str, volume_names: Collection[st
     _check_ulimits(name, c.get("ulimits", []))
     if "healthCheck" in c:
         c["healthCheck"] = _health_check(name, c["healthCheck"])
+    if "restartPolicy" in c:
+        _check_restart_policy(name, c["restartPolicy"])
     _check_environment(name, c)
     for field in _ALWAYS_LISTS:
         c.setdefault(field, [])
@@ -197,6 +203,23 @@ def _health_check(name: str, raw: Doc) -> Doc:
             )
         hc[field] = value
     return hc
+
+
+def _check_restart_policy(name: str, policy: Doc) -> None:
+    """ECS's bounds: ``restartAttemptPeriod`` 60 to 1800 seconds, at most 50 ignored exit codes."""
+    period = policy.get("restartAttemptPeriod")
+    low, high = RESTART_ATTEMPT_PERIOD
+    if period is not None and not low <= period <= high:
+        raise _invalid(
+            f"Invalid 'restartPolicy' setting for container '{name}'. "
+            f"'restartAttemptPeriod' must be between {low} and {high} seconds."
+        )
+    codes = policy.get("ignoredExitCodes") or []
+    if len(codes) > MAX_IGNORED_EXIT_CODES:
+        raise _invalid(
+            f"Invalid 'restartPolicy' setting for container '{name}'. "
+            f"'ignoredExitCodes' can contain at most {MAX_IGNORED_EXIT_CODES} exit codes."
+        )
 
 
 def _check_environment(name: str, c: Doc) -> None:

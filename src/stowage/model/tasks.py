@@ -315,7 +315,8 @@ class Report:
     last_status: str | None = None
     containers: Sequence[Mapping[str, Any]] = ()
     """Each ``{name, lastStatus?, exitCode?, reason?, runtimeId?, healthStatus?, imageDigest?,
-    networkBindings?, networkInterfaces?}``."""
+    networkBindings?, networkInterfaces?}``, and from the stowage agent also ``restartCount?,
+    startedAt?, lastExit?, lifecycle?`` (``PRIVATE_CONTAINER_MEMBERS``)."""
     attachments: Sequence[Mapping[str, Any]] = ()
     """Each ``{id, status?, details?}``; ``id`` may also be an attachment ARN ending in the id."""
     pull_started_at: float | None = None
@@ -453,12 +454,35 @@ def _apply_containers(new: Doc, reports: Iterable[Mapping[str, Any]], *, final: 
         for member in ("runtimeId", "imageDigest", "healthStatus"):
             if r.get(member) is not None:
                 c[member] = r[member]
+        _apply_private(new, str(c["name"]), r)
         for member in ("networkBindings", "networkInterfaces"):
             if r.get(member) is not None:
                 c[member] = [dict(x) for x in r[member]]
     if final:
         for c in new.get("containers", []):
             c["lastStatus"] = STOPPED
+
+
+PRIVATE_CONTAINER_MEMBERS = ("restartCount", "startedAt", "lastExit", "lifecycle")
+"""What the stowage agent reports of a container beyond ECS's ``Container`` shape (restarts,
+the current run's start, a pod container's probe state): kept per container name in the task's
+private ``_containers`` (DescribeTasks never shows it; the pod status reads it), each report's
+value replacing the last."""
+
+
+def _apply_private(new: Doc, name: str, report: Mapping[str, Any]) -> None:
+    extra = {m: report[m] for m in PRIVATE_CONTAINER_MEMBERS if report.get(m) is not None}
+    if not extra:
+        return
+    private = dict(new.get("_containers") or {})
+    private[name] = {**(private.get(name) or {}), **extra}
+    new["_containers"] = private
+
+
+def private_container(task: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The private members the agent reported of the task's container ``name``."""
+    found = (task.get("_containers") or {}).get(name)
+    return found if isinstance(found, Mapping) else {}
 
 
 def _apply_attachments(new: Doc, reports: Iterable[Mapping[str, Any]]) -> None:

@@ -2,9 +2,10 @@
 
 Like Nomad's task-driver plugin, everything the agent does to containers goes through
 `ContainerRuntime`: make sure an image is present, create/start/stop/remove a container, inspect
-it, wait for it, read its stats and logs, find the containers it labelled (recovery after an
-agent restart), watch engine events, manage the bridge networks that awsvpc tasks live on, and
-hold a Fargate task's containers in one cgroup limited to the task's size.
+it, wait for it, run a command in it (exec: Kubernetes exec probes), read its stats and logs,
+find the containers it labelled (recovery after an agent restart), watch engine events, manage
+the bridge networks that awsvpc tasks live on, and hold a Fargate task's containers in one
+cgroup limited to the task's size.
 
 Two implementations exist: `stowage.runtime.docker.DockerRuntime` (the product: the Docker
 Engine API, also Podman's compatible socket) and `stowage.runtime.fake.FakeRuntime` (in-memory,
@@ -16,11 +17,14 @@ All values are engine-neutral dataclasses: no Docker JSON leaks through this bou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from stowage.runtime.exec_stream import ExecStream
 
 # -- what to run ----------------------------------------------------------------------------------
 
@@ -224,6 +228,18 @@ class ExitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecResult:
+    """How a command run in a container (`ContainerRuntime.exec`) ended."""
+
+    exit_code: int
+    output: str  # stdout and stderr as they came, at most EXEC_OUTPUT_LIMIT bytes (decoded)
+
+
+EXEC_OUTPUT_LIMIT = 10 * 1024
+"""The most output `exec` keeps: the kubelet keeps 10 KiB of a probe's output too."""
+
+
+@dataclass(frozen=True, slots=True)
 class ImageResult:
     ref: str
     image_id: str
@@ -340,6 +356,10 @@ class TaskCgroupUnsupportedError(ContainerRuntimeError):
     a remote engine, cgroups not writable, ...); `message` says why."""
 
 
+class ExecTimeoutError(ContainerRuntimeError):
+    """`exec` gave up waiting for the command (which may still run in the container)."""
+
+
 class ContainerStartError(ContainerRuntimeError):
     """The engine could not start the container (port taken, bad command, ...): ECS's
     CannotStartContainerError."""
@@ -397,6 +417,20 @@ class ContainerRuntime(Protocol):
 
     async def wait(self, container_id: str) -> ExitInfo:
         """Block until the container is not running; return how it ended."""
+        ...
+
+    async def exec(
+        self, container_id: str, command: Sequence[str], *, timeout_s: float | None = None
+    ) -> ExecResult:
+        """Run `command` in the running container (its namespaces, user and working directory)
+        and wait for it. ContainerConflictError when the container is not running,
+        ExecTimeoutError when it takes longer than `timeout_s`."""
+        ...
+
+    async def open_exec(
+        self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool
+    ) -> ExecStream:
+        """Start `command` in the running container and stream it (``kubectl exec``)."""
         ...
 
     async def stats(self, container_id: str) -> ContainerStats: ...

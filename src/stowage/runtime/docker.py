@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NoReturn, cast
@@ -29,6 +29,7 @@ from yarl import URL
 
 from stowage.runtime import task_cgroups
 from stowage.runtime.base import (
+    EXEC_OUTPUT_LIMIT,
     ContainerConflictError,
     ContainerNotFoundError,
     ContainerRuntimeError,
@@ -37,6 +38,8 @@ from stowage.runtime.base import (
     ContainerState,
     ContainerStats,
     EngineUnavailableError,
+    ExecResult,
+    ExecTimeoutError,
     ExitInfo,
     ImageNotFoundError,
     ImagePullError,
@@ -50,6 +53,7 @@ from stowage.runtime.base import (
     TaskCgroupUnsupportedError,
     TaskLimits,
 )
+from stowage.runtime.docker_exec import read_exec_output
 from stowage.runtime.docker_isolation import cgroup_host, is_storage_opt_refusal, storage_quota_problem
 from stowage.runtime.docker_json import (
     create_body,
@@ -59,6 +63,7 @@ from stowage.runtime.docker_json import (
     parse_stats,
 )
 from stowage.runtime.docker_logs import read_log_lines
+from stowage.runtime.exec_stream import ExecStream, open_docker_exec
 
 JSON = dict[str, Any]
 
@@ -332,6 +337,46 @@ class DockerRuntime:
         error = ((data.get("Error") or {}).get("Message") or "") if isinstance(data, dict) else ""
         code = int(data.get("StatusCode", state.exit_code or 0))
         return ExitInfo(exit_code=code, oom_killed=state.oom_killed, error=error or state.error)
+
+    async def open_exec(
+        self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool
+    ) -> ExecStream:
+        return await open_docker_exec(self._docker, container_id, command, tty=tty, stdin=stdin)
+
+    async def exec(
+        self, container_id: str, command: Sequence[str], *, timeout_s: float | None = None
+    ) -> ExecResult:
+        # Three round trips: create the exec, start it attached (its output streams until the
+        # command ends), read its exit code.
+        body = {"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(command)}
+        with _engine_errors(f"exec in container {container_id}"):
+            created = await self._docker._query_json(
+                f"containers/{container_id}/exec", "POST", data=json.dumps(body)
+            )
+        exec_id = str(created["Id"])
+
+        async def run() -> ExecResult:
+            with _engine_errors(f"exec in container {container_id}"):
+                async with self._docker._query(
+                    f"exec/{exec_id}/start",
+                    "POST",
+                    data=json.dumps({"Detach": False, "Tty": False}),
+                    headers={"Content-Type": "application/json"},
+                    timeout=None,
+                ) as resp:
+                    output = await read_exec_output(resp.content.readexactly, EXEC_OUTPUT_LIMIT)
+                info = await self._docker._query_json(f"exec/{exec_id}/json")
+            code = info.get("ExitCode")
+            return ExecResult(exit_code=int(code) if code is not None else 126, output=output)
+
+        if timeout_s is None:
+            return await run()
+        try:
+            return await asyncio.wait_for(run(), timeout_s)
+        except TimeoutError as exc:
+            raise ExecTimeoutError(
+                f"exec in container {container_id}: command timed out after {timeout_s:g}s"
+            ) from exc
 
     async def stats(self, container_id: str) -> ContainerStats:
         path = f"containers/{container_id}/stats"

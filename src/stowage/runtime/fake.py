@@ -5,7 +5,8 @@ exits at once with its output logged, or keeps "running" until stopped. State li
 `FakeEngine`, which outlives the runtime objects over it, as a Docker daemon outlives an agent:
 a new `FakeRuntime(engine)` finds the containers an old one labelled (recovery tests).
 
-Tests drive failures through the engine: `exit`, `crash`, `oom_kill`, `set_health`, `write_log`.
+Tests drive failures through the engine: `exit`, `crash`, `oom_kill`, `set_health`, `write_log`,
+and what `exec` answers (`exec_handler`; else the command line is read as a program).
 A container costs a few hundred bytes (slotted records; the spec is shared, logs only if any),
 so one process can hold the containers of thousands of simulated hosts.
 """
@@ -13,16 +14,18 @@ so one process can hold the containers of thousands of simulated hosts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 
 from stowage.runtime.base import (
     ContainerConflictError,
     ContainerNotFoundError,
+    ContainerRuntimeError,
     ContainerSpec,
     ContainerState,
     ContainerStats,
     ContainerStatus,
+    ExecResult,
     ExitInfo,
     ImageNotFoundError,
     ImagePullError,
@@ -36,6 +39,7 @@ from stowage.runtime.base import (
     TaskCgroupUnsupportedError,
     TaskLimits,
 )
+from stowage.runtime.exec_stream import ExecStream
 from stowage.runtime.fake_engine import _MIB, FakeEngine, _Container, _new_id, _normalize
 
 
@@ -161,6 +165,17 @@ class FakeRuntime:
         while c.status is ContainerStatus.RUNNING:
             await self.engine._until_changed(c)
         return ExitInfo(exit_code=c.exit_code or 0, oom_killed=c.oom_killed, error=c.error)
+
+    async def open_exec(
+        self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool
+    ) -> ExecStream:
+        self.engine._running(container_id)
+        raise ContainerRuntimeError("interactive exec is not simulated: use a real engine")
+
+    async def exec(
+        self, container_id: str, command: Sequence[str], *, timeout_s: float | None = None
+    ) -> ExecResult:
+        return self.engine._exec(self.engine._running(container_id), tuple(command))
 
     async def stats(self, container_id: str) -> ContainerStats:
         e = self.engine

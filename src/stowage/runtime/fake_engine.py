@@ -1,7 +1,8 @@
 """The state behind `FakeRuntime`: a simulated container daemon (`FakeEngine`) and its records.
 
 It outlives the runtime objects over it, as a Docker daemon outlives an agent. Its public methods
-(`exit`, `crash`, `oom_kill`, `set_health`, `write_log`, `add_image`) are the test controls;
+(`exit`, `crash`, `oom_kill`, `set_health`, `write_log`, `add_image`) and `exec_handler` are
+the test controls;
 the underscored ones are for `stowage.runtime.fake` only.
 """
 
@@ -24,6 +25,8 @@ from stowage.runtime.base import (
     ContainerState,
     ContainerStatus,
     EventKind,
+    ExecResult,
+    ExecTimeoutError,
     HealthStatus,
     InvalidSpecError,
     LogLine,
@@ -148,6 +151,11 @@ class FakeEngine:
         self.storage_quota_problem: str | None = None
         self.storage_quota_refusal: str | None = None
         self.storage_refused = False  # a create was refused for its quota
+        # exec: what a command run in a container answers. The handler (container id, argv)
+        # decides first (None: no opinion); otherwise the command line is read as a program
+        # (`fake_program`), and one that would block counts as timed out.
+        self.exec_handler: Callable[[str, tuple[str, ...]], ExecResult | None] | None = None
+        self.exec_count = 0
         for ref, cmd in (images or {}).items():
             self.add_image(ref, cmd)
         self._add_network(_BRIDGE)
@@ -186,6 +194,16 @@ class FakeEngine:
         self._changed(c)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _exec(self, c: _Container, argv: tuple[str, ...]) -> ExecResult:
+        self.exec_count += 1
+        if self.exec_handler is not None and (result := self.exec_handler(c.id, argv)) is not None:
+            return result
+        program = read_program(argv)
+        if program.exit_code is None:
+            raise ExecTimeoutError(f"exec in container {c.id}: command timed out")
+        output = "".join(f"{text}\n" for _stream, text in program.output)
+        return ExecResult(program.exit_code, output)
 
     def _get(self, container_id: str) -> _Container:
         c = self.containers.get(container_id)

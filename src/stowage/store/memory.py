@@ -118,6 +118,11 @@ class MemoryStore:
         return self._keys[i:j]
 
     # -- watch and compaction ----------------------------------------------------------------
+    @property
+    def watchers(self) -> int:
+        """Open watches (what ``/metrics`` reports)."""
+        return self._hub.subscribers
+
     def watch(self, prefix: str, *, start_revision: int | None = None) -> _MemoryWatch:
         return _MemoryWatch(self, prefix, start_revision)
 

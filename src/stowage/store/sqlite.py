@@ -183,6 +183,11 @@ class SqliteStore:
                 outcome.future.set_result(outcome.result)
 
     # -- watch ---------------------------------------------------------------------------------
+    @property
+    def watchers(self) -> int:
+        """Open watches (what ``/metrics`` reports)."""
+        return self._hub.subscribers
+
     def watch(self, prefix: str, *, start_revision: int | None = None) -> SqliteWatch:
         self._check_open()
         return SqliteWatch(self._hub.subscribe(prefix, start_revision))

@@ -26,6 +26,10 @@ class WatchHub:
         self.current_revision = 0
         """Revision of the last published batch; a live-only subscriber starts after it."""
 
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
     def subscribe(self, prefix: str, start_revision: int | None) -> Subscription:
         sub = Subscription(self, prefix, start_revision)
         self._subs.add(sub)

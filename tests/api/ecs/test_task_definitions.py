@@ -180,12 +180,17 @@ def health(**kw: Any) -> dict[str, Any]:
     return cds(container(healthCheck={"command": ["CMD", "x"], **kw}))
 
 
+def restart(**kw: Any) -> dict[str, Any]:
+    return cds(container(restartPolicy={"enabled": True, **kw}))
+
+
 def dep(condition: str) -> dict[str, Any]:
     return container(dependsOn=[{"containerName": "db", "condition": condition}])
 
 
 NEEDS_MEMORY = "At least one of 'memory' or 'memoryReservation' must be specified."
 PORTS_MUST_MATCH = "the host ports and container ports in port mappings must match."
+RESTART_PERIOD = "'restartAttemptPeriod' must be between 60 and 1800"
 
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("family", {"family": "bad name"}, "Family contains invalid characters."),
@@ -257,6 +262,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("timeout", health(timeout=1), "'timeout' must be between 2 and 60"),
     ("retries", health(retries=11), "'retries' must be between 1 and 10"),
     ("start-period", health(startPeriod=301), "'startPeriod' must be between 0 and 300"),
+    ("restart-short", restart(restartAttemptPeriod=59), RESTART_PERIOD),
+    ("restart-long", restart(restartAttemptPeriod=1801), RESTART_PERIOD),
+    ("restart-codes", restart(ignoredExitCodes=list(range(51))), "'ignoredExitCodes' can contain at most 50"),
     ("ulimit", cds(container(ulimits=[NOFILE, NOFILE])), "Duplicate ulimit 'nofile'"),
     ("ephemeral", {**FARGATE, "ephemeralStorage": {"sizeInGiB": 20}}, "between 21 and 200"),
     (
@@ -279,6 +287,14 @@ def test_register_rejects(ecs: Any, case: str, changes: dict[str, Any], message:
         params["family"]
         not in ecs.list_task_definition_families(familyPrefix=params["family"][:255])["families"]
     )
+
+
+def test_container_restart_policy_is_kept_as_given(ecs: Any) -> None:
+    policy = {"enabled": True, "ignoredExitCodes": [0, 143], "restartAttemptPeriod": 60}
+    td = register(ecs, unique("restart"), container(restartPolicy=policy))
+    assert td["containerDefinitions"][0]["restartPolicy"] == policy
+    described = ecs.describe_task_definition(taskDefinition=td["taskDefinitionArn"])["taskDefinition"]
+    assert described["containerDefinitions"][0]["restartPolicy"] == policy
 
 
 def test_reserved_tag_keys_are_invalid_parameters(ecs: Any) -> None:

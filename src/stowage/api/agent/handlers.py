@@ -76,7 +76,7 @@ async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params
         for key, t in sorted(slot.tasks.items())
         if not (t.doc.get("lastStatus") == task_model.STOPPED and t.doc.get("_acked"))
     ]
-    return {
+    answer: Result = {
         "revision": slot.agent_revision,
         "tasks": tasks,
         "instanceStatus": instance.doc.get("status"),
@@ -84,6 +84,10 @@ async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params
             1, int(min(plane.config.max_poll_wait, plane.config.agent_timeout / 3))
         ),
     }
+    sessions = plane.exec.pending(rec.key)
+    if sessions:
+        answer["execSessions"] = [s.to_doc() for s in sessions]
+    return answer
 
 
 def _report(params: Params) -> task_model.Report:
@@ -143,11 +147,13 @@ async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Para
 
 async def report_stats(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
     cluster, _iid, rec = await _instance(plane, ctx, params)
-    samples = []
-    for s in params["samples"]:
+    samples = params["samples"]
+    # Agents send task ARNs: the batch goes to the sink as validated, no per-sample copy here
+    # (the metrics pipeline does its per-sample work on its own thread).
+    for i, s in enumerate(samples):
         ref = str(s["task"])
-        arn = ref if ref.startswith("arn:") else task_arn(ctx.region, ctx.account_id, cluster, ref)
-        samples.append({**s, "task": arn})
+        if not ref.startswith("arn:"):
+            samples[i] = {**s, "task": task_arn(ctx.region, ctx.account_id, cluster, ref)}
     plane.stats.record(str(rec.doc["containerInstanceArn"]), samples)
     return {}
 

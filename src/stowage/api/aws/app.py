@@ -9,7 +9,9 @@ Constructor::
         max_body_bytes=4 MiB,      # larger bodies get 413 RequestEntityTooLargeException
         clock=time.time,           # epoch seconds; RequestContext.now and the 15-min skew check
         strict_shapes=None,        # None: on when STOWAGE_STRICT_SHAPES=1 (tests); then an output
-    )                              #   member the model lacks is a 500 and a logged bug
+                                   #   member the model lacks is a 500 and a logged bug
+        rest_services=(),          # REST-JSON services (EKS): see "REST-JSON" below
+    )
 
 It answers ``POST /`` with ``X-Amz-Target: <targetPrefix>.<Operation>`` and the model's
 content type (``application/x-amz-json-1.1`` for ECS and Logs). Each request goes through, in
@@ -25,6 +27,12 @@ this order, the checks AWS makes, each with its AWS answer:
    ``InvalidParameterException``, with Coral's "N validation errors detected: ..." message);
 6. the handler, whose ``AwsError`` is answered as raised; any other exception is logged with its
    traceback and answered 500 ``ServerException`` with a generic message.
+
+**REST-JSON.** A request without ``X-Amz-Target`` (other than ``POST /``) is a REST-JSON
+request: ``rest.RestCatalog`` picks the operation by method and path, the members come from the
+path, query string and body (``rest.decode``), and the same SigV4 check, validation and handler
+call follow. Its errors carry the code in ``x-amzn-ErrorType`` and ``{"message", ...}`` in the
+body, authentication failures with 403 (``rest``).
 
 Every answer carries ``x-amzn-RequestId`` (a UUID, also ``RequestContext.request_id``).
 Errors are ``{"__type": code, "message": text}``. Nothing here caches credentials: the lookup is
@@ -43,6 +51,7 @@ from typing import Any
 
 import orjson
 
+from stowage.api.aws import rest
 from stowage.api.aws.catalog import Catalog, Operation, ServiceInfo, build_catalog
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import (
@@ -93,10 +102,12 @@ class AwsApi:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], float] = time.time,
         strict_shapes: bool | None = None,
+        rest_services: Sequence[AwsService] = (),
     ) -> None:
         if strict_shapes is None:
             strict_shapes = os.environ.get(STRICT_ENV, "") not in ("", "0", "false")
         self.catalog: Catalog = build_catalog(services, strict=strict_shapes)
+        self.rest = rest.RestCatalog(rest_services, strict=strict_shapes)
         self._credentials = credentials
         self._max_body = max_body_bytes
         self._clock = clock
@@ -113,6 +124,9 @@ class AwsApi:
         if scope["type"] != "http":
             return
         request_id = _request_id()
+        if not self.rest.empty and _is_rest(scope):
+            await self._call_rest(scope, receive, send, request_id)
+            return
         content_type = _DEFAULT_CONTENT_TYPE
         try:
             op = self._route(scope)
@@ -134,6 +148,71 @@ class AwsApi:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    async def _call_rest(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        headers = [(b"x-amzn-requestid", request_id.encode())]
+        try:
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            op, labels = self.rest.match(scope["method"], raw_path)
+            status, body = await self._serve_rest(op, labels, scope, receive, request_id)
+        except AwsError as err:
+            status, body = rest.error_status(err), orjson.dumps(rest.error_body(err))
+            headers.append((b"x-amzn-errortype", err.code.encode()))
+        except _Disconnected:
+            return
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _serve_rest(
+        self,
+        op: rest.RestOperation,
+        labels: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+        request_id: str,
+    ) -> tuple[int, bytes]:
+        now = self._clock()
+        headers = _header_map(scope["headers"])
+        body = await self._read_body(headers, receive)
+        credential, region = await self._authenticate(op.service, scope, headers, body, now)
+        try:
+            data = orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            raise AwsError("SerializationException", f"Malformed JSON request body: {exc}") from None
+        if not isinstance(data, dict):
+            raise AwsError(
+                "SerializationException", "Start of structure or map expected for the request body"
+            )
+        query = scope.get("query_string", b"").decode("latin-1")
+        try:
+            members = rest.decode(op, labels, query, headers, data)
+            params: dict[str, Any] = op.validate(members) if op.validate is not None else {}
+        except TypeMismatch as exc:
+            raise AwsError("SerializationException", str(exc)) from None
+        except ConstraintErrors as exc:
+            raise AwsError(op.validation_code, exc.message()) from None
+        ctx = RequestContext(
+            account_id=credential.account_id,
+            region=region,
+            request_id=request_id,
+            access_key_id=credential.access_key_id,
+            principal_arn=credential.principal_arn,
+            now=now,
+        )
+        try:
+            result = await op.handler(ctx, params)
+        except AwsError:
+            raise
+        except Exception:
+            log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, request_id)
+            raise server_error() from None
+        if not op.has_output:
+            return op.status, b"{}"
+        if op.serialize is not None:
+            result = op.serialize(result or {})
+        return op.status, orjson.dumps(result or {})
 
     def _route(self, scope: Scope) -> Operation:
         method, path = scope["method"], scope["path"]
@@ -235,6 +314,13 @@ class AwsApi:
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
+
+
+def _is_rest(scope: Scope) -> bool:
+    """No ``X-Amz-Target`` and not ``POST /``: a REST-JSON request."""
+    if scope["method"] == "POST" and scope["path"] == "/":
+        return False
+    return all(name != b"x-amz-target" for name, _ in scope["headers"])
 
 
 def _parse(op: Operation, body: bytes) -> dict[str, Any]:

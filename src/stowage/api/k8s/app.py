@@ -11,13 +11,14 @@ Routes::
 
 from __future__ import annotations
 
-import hmac
 import logging
 
-from stowage.api.k8s import discovery, handlers
+from stowage.api.k8s import discovery, handlers, metrics
 from stowage.api.k8s.apps import serve_scale
+from stowage.api.k8s.auth import Access, Authenticator, Authorizer, StaticToken, User, forbidden, verb_of
 from stowage.api.k8s.context import ApiContext
 from stowage.api.k8s.http import Receive, Request, Scope, Send, send_error, send_json
+from stowage.api.k8s.pod_exec import exec_path, serve_exec
 from stowage.api.k8s.pod_logs import serve_log
 from stowage.api.k8s.registry import ResourceType
 from stowage.api.k8s.watch import serve_watch
@@ -30,18 +31,27 @@ _UNAUTHENTICATED = {"/healthz", "/livez", "/readyz"}
 
 
 class K8sApp:
-    def __init__(self, ctx: ApiContext, token: str) -> None:
+    def __init__(
+        self, ctx: ApiContext, auth: str | Authenticator, authorizer: Authorizer | None = None
+    ) -> None:
+        """``auth``: the admin bearer token, or an authenticator (an EKS cluster's); with no
+        ``authorizer`` every authenticated user may do anything."""
         self.ctx = ctx
-        self._token = token.encode()
+        self._authn: Authenticator = StaticToken(auth) if isinstance(auth, str) else auth
+        self._authz = authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request.from_scope(scope, receive)
         try:
+            user = None
             if request.path not in _UNAUTHENTICATED:
-                self._authenticate(request)
-            await self._route(request, send)
+                user = await self._authn.authenticate(request)
+            await self._route(request, send, user)
         except K8sError as err:
             await send_error(send, err)
         except StoreError as err:
@@ -51,13 +61,24 @@ class K8sApp:
             log.exception("internal error serving %s %s", request.method, request.path)
             await send_error(send, K8sError(500, "InternalError", "an internal error occurred"))
 
-    def _authenticate(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-            raise K8sError(401, "Unauthorized", "Unauthorized")
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """WebSocket upgrades: ``pods/exec`` only. Refusals close the handshake (the client
+        sees 403), as there is no body to carry a Status before the upgrade."""
+        target = exec_path([p for p in str(scope["path"]).split("/") if p])
+        try:
+            if target is None:
+                raise K8sError(404, "NotFound", "the server could not find the requested resource")
+            user = await self._authn.authenticate(Request.from_scope({**scope, "method": "GET"}, receive))
+            access = Access("create", "", "pods", "exec", target[0], target[1], True)
+            if self._authz is not None and not self._authz.authorize(user, access):
+                raise K8sError(403, "Forbidden", "exec is forbidden")
+        except K8sError:
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await serve_exec(self.ctx, scope, receive, send, target=target)
 
-    async def _route(self, request: Request, send: Send) -> None:
+    async def _route(self, request: Request, send: Send, user: User | None) -> None:
         path = request.path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         accept = request.headers.get("accept", "")
@@ -113,9 +134,9 @@ class K8sApp:
                     raise K8sError(404, "NotFound", "the server could not find the requested resource")
                 await send_json(send, 200, doc)
                 return
-        await self._resource(request, parts, send)
+        await self._resource(request, parts, send, user)
 
-    async def _resource(self, request: Request, parts: list[str], send: Send) -> None:
+    async def _resource(self, request: Request, parts: list[str], send: Send, user: User | None) -> None:
         if parts[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", parts[2:]
         elif len(parts) >= 3 and parts[0] == "apis":
@@ -139,6 +160,9 @@ class K8sApp:
             raise K8sError(404, "NotFound", "the server could not find the requested resource")
         if sub == "log" and request.method != "GET":
             raise handlers.method_not_allowed(request.method)
+        if self._authz is not None and user is not None:
+            where = Access("", "", "", sub, namespace or "", name or "", rt.namespaced)
+            self._authorize(user, request, rt, where)
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             await request.read_body()
         reply = await self._dispatch(request, rt, namespace, name, sub=sub, send=send)
@@ -146,6 +170,20 @@ class K8sApp:
             await send_json(
                 send, reply.status, reply.body, content_type=reply.content_type, warnings=reply.warnings
             )
+
+    def _authorize(self, user: User, request: Request, rt: ResourceType, where: Access) -> None:
+        assert self._authz is not None
+        access = Access(
+            verb=verb_of(request.method, named=bool(where.name), watch=request.flag("watch")),
+            group=rt.group,
+            resource=rt.plural,
+            subresource=where.subresource,
+            namespace=where.namespace,
+            name=where.name,
+            namespaced=rt.namespaced,
+        )
+        if not self._authz.authorize(user, access):
+            raise forbidden(user, access)
 
     async def _dispatch(
         self,
@@ -160,6 +198,8 @@ class K8sApp:
         ctx = self.ctx
         method = request.method
         ns = namespace or ""
+        if rt.group == metrics.GROUP:  # computed from samples, not stored objects
+            return await metrics.serve(ctx, rt, namespace, name, request)
         if rt.namespaced and namespace is None and (name is not None or method not in ("GET",)):
             if method == "POST" and name is None:
                 raise K8sError(405, "MethodNotAllowed", "a namespace is required to create this resource")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi
@@ -11,6 +12,10 @@ from stowage.api.k8s.registry import Registry
 from stowage.logstore import LogStore
 from stowage.logstore.model import Owner
 from stowage.model.k8s.schema import Schemas
+
+if TYPE_CHECKING:
+    from stowage.api.k8s.metrics import PodMetricsSource
+    from stowage.api.k8s.pod_exec import PodExecSource
 
 
 @dataclass(frozen=True)
@@ -32,5 +37,9 @@ class ApiContext:
     watch_bookmark_interval: float = 5.0
     default_watch_timeout: float = 1800.0
     pod_logs: PodLogSource | None = None
+    pod_exec: PodExecSource | None = None
+    """Where ``pods/exec`` sessions go (set by the server once the task plane runs)."""
+    pod_metrics: PodMetricsSource | None = None
+    """The samples ``metrics.k8s.io`` serves (set by the server once metrics run)."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set at shutdown: open watches end at once instead of holding the exit."""

@@ -32,21 +32,26 @@ _TERMINAL = ("Succeeded", "Failed")
 
 def _pick_container(pod: Obj, wanted: str | None) -> str:
     name = str((pod.get("metadata") or {}).get("name", ""))
-    containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+    spec = pod.get("spec") or {}
+    containers = [str(c.get("name")) for c in spec.get("containers") or []]
+    inits = [str(c.get("name")) for c in spec.get("initContainers") or []]
     if wanted:
-        if wanted not in containers:
+        if wanted not in containers and wanted not in inits:
             raise errors.bad_request(f"container {wanted} is not valid for pod {name}")
         return wanted
     if len(containers) != 1:
+        also = f" or one of the init containers: [{' '.join(inits)}]" if inits else ""
+        choices = f"[{' '.join(containers)}]{also}"
         raise errors.bad_request(
-            f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+            f"a container name must be specified for pod {name}, choose one of: {choices}"
         )
     return containers[0]
 
 
 def _check_started(pod: Obj, container: str) -> None:
     name = (pod.get("metadata") or {}).get("name", "")
-    for s in (pod.get("status") or {}).get("containerStatuses") or []:
+    status = pod.get("status") or {}
+    for s in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
         if s.get("name") == container and s.get("containerID"):
             return
         waiting = ((s.get("state") or {}).get("waiting") or {}) if s.get("name") == container else {}
@@ -124,7 +129,7 @@ async def serve_log(
     cursor = events[-1].position if events else None
     going = await emit(events)
     while follow and going and not ctx.closing.is_set():
-        done = await _pod_done(ctx, rt, ns, name, uid)
+        done = await _pod_done(ctx, rt, ns, name, uid, container=container)
         if await _disconnected(request):
             break
         batch = await read(cursor)
@@ -137,11 +142,21 @@ async def serve_log(
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _pod_done(ctx: ApiContext, rt: ResourceType, ns: str, name: str, uid: str) -> bool:
+async def _pod_done(
+    ctx: ApiContext, rt: ResourceType, ns: str, name: str, uid: str, *, container: str
+) -> bool:
+    """The pod is gone or finished, or the followed container has exited (a finished init
+    container's log ends while the pod runs on)."""
     found = await ctx.service.objects.get(ctx.service.key(rt, ns, name))
     if found is None or (found.obj.get("metadata") or {}).get("uid") != uid:
         return True
-    return (found.obj.get("status") or {}).get("phase") in _TERMINAL
+    status = found.obj.get("status") or {}
+    if status.get("phase") in _TERMINAL:
+        return True
+    return any(
+        s.get("name") == container and "terminated" in (s.get("state") or {})
+        for s in status.get("initContainerStatuses") or []
+    )
 
 
 async def _disconnected(request: Request) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,17 +20,22 @@ import uvicorn
 
 from stowage.api.k8s.app import K8sApp
 from stowage.api.k8s.apps import APPS
+from stowage.api.k8s.auth import Authenticator, Authorizer
 from stowage.api.k8s.batch import BATCH
 from stowage.api.k8s.builtin import BUILTIN
 from stowage.api.k8s.context import ApiContext, PodLogSource
 from stowage.api.k8s.controllers import BuiltinControllers
 from stowage.api.k8s.core_services import NETWORKING
+from stowage.api.k8s.http import Receive, Scope, Send
+from stowage.api.k8s.metrics import METRICS, PodMetricsSource
 from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi, load_schemas
 from stowage.api.k8s.pki import ensure_credentials, write_kubeconfig
+from stowage.api.k8s.pod_exec import PodExecSource
 from stowage.api.k8s.registry import Registry
 from stowage.api.k8s.service_alloc import ServiceAllocator, ServiceNetwork, ensure_kubernetes_service
 from stowage.api.k8s.workloads import WORKLOADS
+from stowage.model.k8s.schema import Schemas
 from stowage.resources.k8s_objects import CLUSTER_LOCAL, K8sObjects
 from stowage.store.base import Store
 
@@ -47,16 +54,32 @@ class K8sListenerConfig:
 
 
 def build_api(
-    store: Store, token: str, pod_logs: PodLogSource | None = None, network: ServiceNetwork | None = None
+    store: Store,
+    auth: str | Authenticator,
+    pod_logs: PodLogSource | None = None,
+    network: ServiceNetwork | None = None,
+    *,
+    space: str = CLUSTER_LOCAL,
+    authorizer: Authorizer | None = None,
 ) -> tuple[K8sApp, BuiltinControllers]:
-    """The app and its controllers over ``store`` (no listener: tests can mount it anywhere)."""
-    registry = Registry((*BUILTIN, *WORKLOADS, *APPS, *BATCH, *NETWORKING))
-    schemas = load_schemas()
+    """The app and its controllers over the object space ``space`` of ``store`` (no listener:
+    tests can mount it anywhere; each EKS cluster is one more such app, ``api/eks/kube``).
+    ``auth`` is the admin token or an authenticator."""
+    registry, schemas, openapi = _shared()
     objects = K8sObjects(store)
-    allocator = ServiceAllocator(store, CLUSTER_LOCAL, network or ServiceNetwork())
-    service = ObjectService(objects, allocations={("", "services"): allocator})
-    ctx = ApiContext(service, registry, schemas, OpenApi(registry, schemas), pod_logs=pod_logs)
-    return K8sApp(ctx, token), BuiltinControllers(service, registry)
+    allocator = ServiceAllocator(store, space, network or ServiceNetwork())
+    service = ObjectService(objects, space, allocations={("", "services"): allocator})
+    ctx = ApiContext(service, registry, schemas, openapi, pod_logs=pod_logs)
+    return K8sApp(ctx, auth, authorizer), BuiltinControllers(service, registry)
+
+
+@functools.cache
+def _shared() -> tuple[Registry, Schemas, OpenApi]:
+    """The served kinds, their schemas and OpenAPI documents: built once per process and shared
+    by every API (stowage's own and each EKS cluster's serve the same kinds)."""
+    registry = Registry((*BUILTIN, *WORKLOADS, *APPS, *BATCH, *NETWORKING, *METRICS))
+    schemas = load_schemas()
+    return registry, schemas, OpenApi(registry, schemas)
 
 
 class _Quiet(uvicorn.Server):
@@ -67,16 +90,40 @@ class _Quiet(uvicorn.Server):
         yield
 
 
+Front = Callable[[K8sApp], Callable[[Scope, Receive, Send], Awaitable[None]]]
+"""Wraps the local API with what else the listener serves (the EKS clusters' path prefixes)."""
+
+
 class K8sListener:
-    def __init__(self, config: K8sListenerConfig, store: Store, pod_logs: PodLogSource | None = None) -> None:
+    def __init__(
+        self,
+        config: K8sListenerConfig,
+        store: Store,
+        pod_logs: PodLogSource | None = None,
+        front: Front | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.pod_logs = pod_logs
+        self.front = front
         self.port = config.port
+        self.url = ""
+        """``https://host:port`` once started."""
+        self.ca_cert: Path | None = None
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._controllers: BuiltinControllers | None = None
         self._app: K8sApp | None = None
+
+    def serve_metrics(self, source: PodMetricsSource) -> None:
+        """Let ``metrics.k8s.io`` (``kubectl top``) read the pods' samples."""
+        assert self._app is not None
+        self._app.ctx.pod_metrics = source
+
+    def serve_exec(self, source: PodExecSource) -> None:
+        """Let ``pods/exec`` reach the pods' hosts (once the listener has started)."""
+        assert self._app is not None
+        self._app.ctx.pod_exec = source
 
     async def start(self) -> None:
         cfg = self.config
@@ -96,13 +143,15 @@ class K8sListener:
         self.port = int(sock.getsockname()[1])
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         url_host = f"[{host}]" if ":" in host else host
-        write_kubeconfig(cfg.data_dir, creds, f"https://{url_host}:{self.port}")
+        self.url = f"https://{url_host}:{self.port}"
+        self.ca_cert = creds.ca_cert
+        write_kubeconfig(cfg.data_dir, creds, self.url)
         await controllers.start()
         self._controllers = controllers
         types = {t.plural: t for t in NETWORKING}
         await ensure_kubernetes_service(app.ctx.service, types, cfg.network, host, self.port)
         uv = uvicorn.Config(
-            app,
+            app if self.front is None else self.front(app),
             loop="none",
             http="httptools",
             lifespan="off",

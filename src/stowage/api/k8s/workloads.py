@@ -29,12 +29,38 @@ def _ready(o: Obj, _: float) -> str:
     return f"{ready}/{total}"
 
 
+def _init_reason(o: Obj) -> str | None:
+    """STATUS while init containers have not all succeeded: ``Init:<done>/<total>``, or
+    ``Init:<reason>`` for a failed or stuck one; None once they are done."""
+    status = o.get("status") or {}
+    total = len((o.get("spec") or {}).get("initContainers") or [])
+    if not total or any(
+        c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
+    ):
+        return None
+    for i, s in enumerate(status.get("initContainerStatuses") or []):
+        state = s.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting") or {}
+        if term is not None and term.get("exitCode") == 0:
+            continue
+        if term is not None:
+            if term.get("reason"):
+                return f"Init:{term['reason']}"
+            signal = term.get("signal")
+            return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{term.get('exitCode')}"
+        if waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{i}/{total}"
+    return None
+
+
 def pod_phase_reason(o: Obj) -> str:
     """kubectl's STATUS column (the API server's ``printPod``)."""
     status = o.get("status") or {}
     reason = str(status.get("reason") or status.get("phase") or "")
     has_running = False
-    for s in reversed(_statuses(o)):
+    init = _init_reason(o)
+    for s in reversed(_statuses(o) if init is None else []):
         state = s.get("state") or {}
         waiting, term = state.get("waiting") or {}, state.get("terminated") or {}
         if waiting.get("reason"):
@@ -51,6 +77,8 @@ def pod_phase_reason(o: Obj) -> str:
             c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
         )
         reason = "Running" if ready else "NotReady"
+    if init is not None:
+        reason = init
     if (o.get("metadata") or {}).get("deletionTimestamp"):
         reason = "Terminating"
     return reason
@@ -59,7 +87,7 @@ def pod_phase_reason(o: Obj) -> str:
 def _restarts(o: Obj, now: float) -> str:
     total = 0
     last: str | None = None
-    for s in _statuses(o):
+    for s in [*((o.get("status") or {}).get("initContainerStatuses") or []), *_statuses(o)]:
         total += int(s.get("restartCount") or 0)
         finished = ((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
         if finished and (last is None or finished > last):

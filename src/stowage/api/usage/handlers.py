@@ -26,7 +26,7 @@ def _invalid(message: str) -> AwsError:
     return AwsError("InvalidParameterException", message)
 
 
-def _cluster(ctx: RequestContext, ref: str | None) -> str | None:
+def cluster_param(ctx: RequestContext, ref: str | None) -> str | None:
     if ref is None:
         return None
     name = name_from_ref(ref, ctx.account_id, ctx.region)
@@ -37,7 +37,7 @@ def _cluster(ctx: RequestContext, ref: str | None) -> str | None:
     return name
 
 
-def _service(ctx: RequestContext, ref: str | None, cluster: str | None) -> tuple[str | None, str | None]:
+def service_param(ctx: RequestContext, ref: str | None, cluster: str | None) -> tuple[str | None, str | None]:
     """(cluster, service name) a ``service`` parameter (name or ARN) narrows the query to."""
     if ref is None:
         return cluster, None
@@ -64,8 +64,8 @@ def _service(ctx: RequestContext, ref: str | None, cluster: str | None) -> tuple
 
 
 async def get_usage(metering: Metering, prices: PriceTable, ctx: RequestContext, params: Params) -> Result:
-    cluster = _cluster(ctx, params.get("cluster"))
-    cluster, service = _service(ctx, params.get("service"), cluster)
+    cluster = cluster_param(ctx, params.get("cluster"))
+    cluster, service = service_param(ctx, params.get("service"), cluster)
     by = params.get("groupBy") or DEFAULT_GROUPING
     since = None if params.get("since") is None else instant(params["since"])
     until = None if params.get("until") is None else instant(params["until"])
@@ -89,7 +89,7 @@ async def get_usage(metering: Metering, prices: PriceTable, ctx: RequestContext,
 
 async def reclaim_spot_capacity(spot: SpotReclaimer, ctx: RequestContext, params: Params) -> Result:
     """Interrupt RUNNING FARGATE_SPOT tasks now (``controllers.spot``)."""
-    cluster = _cluster(ctx, params.get("cluster"))
+    cluster = cluster_param(ctx, params.get("cluster"))
     count = int(params.get("count") or 1)
     arns = await spot.reclaim(ctx.account_id, ctx.region, cluster=cluster, count=count)
     return {"interruptedTasks": arns}

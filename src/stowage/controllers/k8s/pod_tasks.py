@@ -4,7 +4,9 @@ definition ``model/k8s/pods.task_definition`` derives from the pod.
 
 The record carries ``_pod`` (``{key, namespace, name, uid}``), so the pod controller finds a
 task's pod from the task index alone; the task id is the pod's uid, so a pod can never have two
-tasks (the placement transaction requires the task key to be absent).
+tasks (the placement transaction requires the task key to be absent). The files of the pod's
+configMap/secret/downwardAPI/projected volumes ride in the spec (``TaskSpec.volume_files``):
+the agent writes them without reading anything else.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from stowage.model import tasks as task_model
 from stowage.model.agent_tasks import TaskNetwork, TaskSpec
 from stowage.model.arns import task_arn
-from stowage.model.k8s import pods
+from stowage.model.k8s import pod_lifecycle, pod_volumes, pods
 from stowage.model.placement import PlacementRequest
 from stowage.resources import ecs_keys
 from stowage.resources.k8s_objects import object_key
@@ -65,9 +67,16 @@ def placement_request(pod: Mapping[str, Any], backing: Backing, expression: str 
 
 
 def build_task(
-    pod: Mapping[str, Any], backing: Backing, instance: Instance, sources: pods.Sources, *, now: float
+    pod: Mapping[str, Any],
+    backing: Backing,
+    instance: Instance,
+    sources: pods.Sources,
+    *,
+    now: float,
+    files: Mapping[str, list[pod_volumes.File]] | None = None,
 ) -> tuple[str, Obj]:
-    """The store key and record of ``pod``'s task on ``instance``. Raises ``PodConfigError``."""
+    """The store key and record of ``pod``'s task on ``instance``; ``files``: its file volumes'
+    content (``pod_volumes.pod_files``). Raises ``PodConfigError``."""
     meta = pods.meta(pod)
     uid = str(meta["uid"])
     tid = pods.task_id_of(uid)
@@ -78,6 +87,7 @@ def build_task(
     node = instance.ec2_instance_id or instance.instance_id
     td = pods.task_definition(pod, arn=td_arn, cluster=backing.space, region=backing.region, sources=sources,
                               node=node)  # fmt: skip
+    pod_lifecycle.attach(pod, td)  # restart policy and probes, for the agent
     attachment = str(uuid.uuid4())
     network_configuration = {"awsvpcConfiguration": {"subnets": [POD_SUBNET]}}
     new = task_model.NewTask(
@@ -112,6 +122,7 @@ def build_task(
         group=new.group,
         started_by=STARTED_BY,
         created_at=now,
+        volume_files=pod_volumes.encode_files(files or {}),
     )
     doc = task_model.build_task(
         new,

@@ -5,15 +5,17 @@ Feeds: a list+watch of the pods prefix, and the task index's change feed (a task
 ``_pod`` re-queues its pod; an instance change re-queues its Node and the unscheduled pods).
 One sync per pod key, level-triggered (``sync``):
 
-- no task yet: resolve the ConfigMaps/Secrets its env reads (missing: the kubelet's
-  CreateContainerConfigError, retried), then place it (``spec.nodeName`` → only that node;
+- no task yet: resolve the ConfigMaps/Secrets its volumes and env read (a volume's missing:
+  the kubelet's FailedMount, the pod stays ContainerCreating; env's missing: the kubelet's
+  CreateContainerConfigError; both retried), then place it (``spec.nodeName`` → only that node;
   ``nodeSelector``/required node affinity → a memberOf constraint; requests → the needs).
   Placed: the pod is bound (``spec.nodeName``, the task ARN annotation) and a Scheduled event
   written. Not placed: it stays Pending with PodScheduled=False/Unschedulable and a
   FailedScheduling event whenever the reason changes; retried on any instance change and
   periodically.
-- a task: the pod's status is recomputed from it (``model/k8s/pod_status``) and the events
-  of the transition written (Pulled, Created, Started...).
+- a task: the pod's status is recomputed from it (``model/k8s/pod_status``, with the init
+  containers' part from ``model/k8s/init_containers``) and the events of the transition
+  written (Pulled, Created, Started...).
 - deletionTimestamp set (graceful delete): the task is stopped (Killing events); once it is
   STOPPED the pod object is removed. A pod deleted outright has its task stopped.
 """
@@ -39,9 +41,10 @@ from stowage.controllers.task_plane import TaskPlane
 from stowage.model import container_instances as ci
 from stowage.model import placement as pm
 from stowage.model import tasks as task_model
+from stowage.model.k8s import init_containers, pod_volumes, pods
 from stowage.model.k8s import pod_status as ps
-from stowage.model.k8s import pods
 from stowage.model.k8s.nodes import node_name
+from stowage.model.k8s.pod_probe_events import Seen, probe_changes, probe_event
 from stowage.resources import ecs_keys
 from stowage.resources.k8s_objects import K8sObjects, Stored, resource_prefix
 from stowage.resources.records import Record
@@ -107,6 +110,11 @@ class PodController:
         """pod key -> task key, from the index's change feed."""
         self.pod_keys: set[str] = set()
         self.unscheduled: set[str] = set()
+        self.mount_errors: dict[str, str] = {}
+        self.probes_seen: dict[str, dict[str, Seen]] = {}
+        """pod key -> per container, the probe failures and kill last announced (Unhealthy and
+        Killing events: ``model/k8s/pod_probe_events``)."""
+        """pod key -> the FailedMount message last announced (announced again when it changes)."""
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -202,6 +210,8 @@ class PodController:
         found = await self.objects.get(key)
         if found is None:
             self.unscheduled.discard(key)
+            self.mount_errors.pop(key, None)
+            self.probes_seen.pop(key, None)
             task_key = self.task_of.get(key)
             if task_key is not None:
                 await self._stop(task_key, None, "Pod deleted")
@@ -215,6 +225,7 @@ class PodController:
             task = await self.plane.records.get(task_key)
         if meta.get("deletionTimestamp"):
             self.unscheduled.discard(key)
+            self.mount_errors.pop(key, None)
             if task is not None and task.doc.get("lastStatus") != task_model.STOPPED:
                 await self._stop(task_key, found, "Pod deleted")
                 return
@@ -229,25 +240,47 @@ class PodController:
         await self._follow(key, task)
 
     # -- placement -----------------------------------------------------------------------------------
-    async def _sources(self, pod: Obj) -> dict[tuple[str, str], dict[str, str]]:
+    async def _sources(
+        self, pod: Obj
+    ) -> tuple[dict[tuple[str, str], dict[str, str]], dict[tuple[str, str], dict[str, bytes]]]:
+        """The ConfigMaps and Secrets the pod reads that exist: for env (text) and for volumes
+        (bytes)."""
         namespace = str((pod.get("metadata") or {}).get("namespace", ""))
-        out: dict[tuple[str, str], dict[str, str]] = {}
-        for kind, name in sorted(pods.references(pod)):
+        env_refs, volume_refs = pods.references(pod), pod_volumes.volume_refs(pod)
+        env: dict[tuple[str, str], dict[str, str]] = {}
+        files: dict[tuple[str, str], dict[str, bytes]] = {}
+        for kind, name in sorted(env_refs | volume_refs):
             stored = await self.objects.get(self.writer.key(kind, namespace, name))
-            if stored is not None:
-                out[(kind, name)] = pods.object_data(kind, stored.obj)
-        return out
+            if stored is None:
+                continue
+            if (kind, name) in env_refs:
+                env[(kind, name)] = pods.object_data(kind, stored.obj)
+            if (kind, name) in volume_refs:
+                files[(kind, name)] = pod_volumes.object_bytes(kind, stored.obj)
+        return env, files
 
     async def _place(self, key: str, found: Stored) -> None:
         pod = found.obj
         b = self.backing
-        sources = await self._sources(pod)
+        sources, contents = await self._sources(pod)
         try:
-            for c in (pod.get("spec") or {}).get("containers") or []:
+            files = pod_volumes.pod_files(pod, contents)
+        except pod_volumes.MountError as exc:
+            await self._mount_failed(key, str(exc))
+            return
+        self.mount_errors.pop(key, None)
+        try:
+            spec = pod.get("spec") or {}
+            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
                 pods.environment(pod, c, sources, None)
         except pods.PodConfigError as exc:
             message = str(exc)
-            await self._set_status(key, lambda p: ps.config_error_status(p, message, now=self.clock()))
+            await self._set_status(
+                key,
+                lambda p: init_containers.with_init_status(
+                    p, None, ps.config_error_status(p, message, now=self.clock()), now=self.clock()
+                ),
+            )
             self.queue.add_after(key, RETRY_CONFIG)
             return
         cluster = await self.plane.records.get(ecs_keys.cluster(b.account, b.region, b.cluster))
@@ -271,7 +304,7 @@ class PodController:
         live = [i for i in snapshot.instances if i.status != ci.INACTIVE]
 
         def build(inst: Instance) -> tuple[str, Obj]:
-            return build_task(pod, b, inst, sources, now=self.clock())
+            return build_task(pod, b, inst, sources, now=self.clock(), files=files)
 
         try:
             outcome = await self.plane.placement.place(
@@ -296,7 +329,7 @@ class PodController:
                 return None
             meta.setdefault("annotations", {})[TASK_ANNOTATION] = task.doc["taskArn"]
             current.setdefault("spec", {})["nodeName"] = node
-            current["status"] = ps.status_from_task(current, task.doc, now=self.clock(), host_ip=None)
+            current["status"] = self._status(current, task.doc)
             return current
 
         bound = await self.writer.update(key, bind)
@@ -304,6 +337,21 @@ class PodController:
             meta = bound.obj.get("metadata") or {}
             text = f"Successfully assigned {meta.get('namespace')}/{meta.get('name')} to {node}"
             await self.writer.event(bound.obj, EventSpec("Scheduled", text, component=_SCHEDULER))
+
+    async def _mount_failed(self, key: str, message: str) -> None:
+        """A volume's ConfigMap or Secret is missing: the pod waits (ContainerCreating) with a
+        FailedMount event, and starts once it exists (retried)."""
+        self.queue.add_after(key, RETRY_CONFIG)
+        now = self.clock()
+        written = await self.writer.update(
+            key, lambda p: _with_status(p, pod_volumes.waiting_status(p, now=now))
+        )
+        if self.mount_errors.get(key) == message:
+            return
+        found = written or await self.objects.get(key)
+        if found is not None:
+            self.mount_errors[key] = message
+            await self.writer.event(found.obj, EventSpec("FailedMount", message, "Warning"))
 
     async def _unschedulable(self, key: str, message: str) -> None:
         self.unscheduled.add(key)
@@ -351,16 +399,43 @@ class PodController:
             return
         old, new = pairs[-1]
         host = str((written.obj.get("spec") or {}).get("nodeName") or "")
-        for ev in ps.transition_events(old, new):
-            path = f"spec.containers{{{ev.container}}}" if ev.container else ""
+        events = [(ev, "containers") for ev in ps.transition_events(old, new)]
+        events[:0] = [(ev, "initContainers") for ev in init_containers.init_events(old, new)]
+        for ev, group in events:
+            path = f"spec.{group}{{{ev.container}}}" if ev.container else ""
             await self.writer.event(
                 written.obj, EventSpec(ev.reason, ev.message, ev.type, path, ev.component, host)
             )
 
+    def _status(self, pod: Obj, task: Obj) -> Obj:
+        """The pod's status for its task: app containers, then the init containers' part."""
+        now = self.clock()
+        status = ps.status_from_task(pod, task, now=now, host_ip=None)
+        return init_containers.with_init_status(pod, task, status, now=now)
+
     async def _follow(self, key: str, task: Record) -> None:
-        await self._set_status(
-            key, lambda pod: ps.status_from_task(pod, task.doc, now=self.clock(), host_ip=None)
-        )
+        await self._set_status(key, lambda pod: self._status(pod, task.doc))
+        await self._probe_events(key, task.doc)
+
+    async def _probe_events(self, key: str, task: Obj) -> None:
+        """Unhealthy and Killing events for what the agent reported of the probes since the
+        last look."""
+        seen = self.probes_seen.get(key, {})
+        changes, now_seen = probe_changes(task, seen)
+        if now_seen != seen:
+            self.probes_seen[key] = now_seen
+        if not changes:
+            return
+        found = await self.objects.get(key)
+        if found is None:
+            return
+        spec = found.obj.get("spec") or {}
+        host = str(spec.get("nodeName") or "")
+        for change in changes:
+            ev = probe_event(change, str(spec.get("restartPolicy") or "Always"))
+            path = f"spec.containers{{{ev.container}}}"
+            event = EventSpec(ev.reason, ev.message, ev.type, path, ev.component, host)
+            await self.writer.event(found.obj, event)
 
     async def _lost(self, key: str, pod: Obj) -> None:
         """Bound, but its task is gone (reaped, or the store was restored): a pod that had not
@@ -408,6 +483,15 @@ class PodController:
         report = task_model.Report(last_status=task_model.STOPPED, from_agent=False)
         now = self.clock()
         await self.tasks.change(rec.key, lambda d: task_model.apply_report(d, report, now))
+
+
+def _with_status(pod: Obj, status: Obj) -> Obj | None:
+    """``pod`` with ``status`` (its qosClass kept), or None when nothing changes."""
+    status["qosClass"] = (pod.get("status") or {}).get("qosClass", status.get("qosClass"))
+    if status == pod.get("status"):
+        return None
+    pod["status"] = status
+    return pod
 
 
 def _scheduled_condition(pod: Obj) -> Obj | None:

@@ -44,6 +44,10 @@ class WorkQueue:
         self._processing.add(key)
         return key
 
+    def depth(self) -> int:
+        """Keys waiting to be processed (not counting those being processed or delayed)."""
+        return self._queue.qsize()
+
     def done(self, key: str) -> None:
         self._processing.discard(key)
         if key in self._dirty:

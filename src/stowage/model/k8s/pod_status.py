@@ -10,9 +10,12 @@ whole on every task change::
     STOPPED otherwise                    Failed
 
 Conditions follow: PodScheduled once placed, Initialized, ContainersReady and Ready while
-every container runs (and is not UNHEALTHY). Container states: ``waiting`` until the agent
-reports the container running, ``running``, ``terminated`` with its exit code. Events are
-derived by comparing the old status with the new one (``transition_events``), so each
+every container is ready (running, started, and passing its readiness probe: the agent's
+``lifecycle`` report; without one, not UNHEALTHY). Container states: ``waiting`` until the agent
+reports the container running (``CrashLoopBackOff`` while a restart waits for its back-off),
+``running``, ``terminated`` with its exit code; ``restartCount`` and ``lastState.terminated``
+from the agent's restarts. Events are derived by comparing the old status with the new one
+(``transition_events``: Pulled, Created, Started, again on each restart, BackOff...), so each
 transition is announced once, by whoever wrote the status change. Pure.
 """
 
@@ -23,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from stowage.model.k8s.meta import rfc3339
+from stowage.model.tasks import private_container
 
 Obj = dict[str, Any]
 
 _PENDING = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
+CRASH_LOOP = "CrashLoopBackOff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +83,32 @@ def _terminated_reason(c: Mapping[str, Any]) -> str:
     return "Completed" if c.get("exitCode") == 0 else "Error"
 
 
+def _pod_ref(task: Mapping[str, Any]) -> str:
+    """The kubelet's ``name_namespace(uid)`` of the task's pod."""
+    pod = task.get("_pod") or {}
+    return f"{pod.get('name', '')}_{pod.get('namespace', '')}({pod.get('uid', '')})"
+
+
+def _last_state(last_exit: Any) -> Obj:
+    """``lastState`` from the agent's ``lastExit`` (the run before a restart)."""
+    if not isinstance(last_exit, Mapping):
+        return {}
+    term: Obj = {
+        "exitCode": int(last_exit["exitCode"]) if last_exit.get("exitCode") is not None else 128,
+        "reason": _terminated_reason(last_exit),
+        "startedAt": _ts(last_exit.get("startedAt")),
+        "finishedAt": _ts(last_exit.get("finishedAt")),
+    }
+    if last_exit.get("reason"):
+        term["message"] = str(last_exit["reason"])
+    if last_exit.get("runtimeId"):
+        term["containerID"] = f"docker://{last_exit['runtimeId']}"
+    return {"terminated": term}
+
+
 def container_status(spec: Mapping[str, Any], c: Mapping[str, Any] | None, task: Mapping[str, Any]) -> Obj:
     """One ``containerStatuses`` entry from the task's container (None: not placed yet)."""
-    c = c or {}
+    c = {**(c or {}), **private_container(task, str(spec["name"]))} if c else {}
     runtime_id = c.get("runtimeId")
     status: Obj = {
         "name": spec["name"],
@@ -89,15 +117,25 @@ def container_status(spec: Mapping[str, Any], c: Mapping[str, Any] | None, task:
         "ready": False,
         "restartCount": int(c.get("restartCount") or 0),
         "started": False,
+        "lastState": _last_state(c.get("lastExit")),
     }
     if runtime_id:
         status["containerID"] = f"docker://{runtime_id}"
     last = c.get("lastStatus", "PENDING")
-    started_at = _ts(task.get("startedAt")) or _ts(task.get("createdAt"))
-    if last == "RUNNING" and task.get("lastStatus") != "STOPPED":
+    life = c.get("lifecycle") if isinstance(c.get("lifecycle"), Mapping) else None
+    started_at = _ts(c.get("startedAt")) or _ts(task.get("startedAt")) or _ts(task.get("createdAt"))
+    if last == "RUNNING" and task.get("lastStatus") != "STOPPED" and life and life.get("waitingReason"):
+        back_off = int(life.get("backOffSeconds") or 0)
+        message = f"back-off {back_off}s restarting failed container={spec['name']} pod={_pod_ref(task)}"
+        status["state"] = {"waiting": {"reason": str(life["waitingReason"]), "message": message}}
+    elif last == "RUNNING" and task.get("lastStatus") != "STOPPED":
         status["state"] = {"running": {"startedAt": started_at}}
-        status["started"] = True
-        status["ready"] = c.get("healthStatus") != "UNHEALTHY"
+        if life is not None:
+            status["started"] = bool(life.get("started"))
+            status["ready"] = bool(life.get("ready"))
+        else:
+            status["started"] = True
+            status["ready"] = c.get("healthStatus") != "UNHEALTHY"
     elif last == "STOPPED" or task.get("lastStatus") == "STOPPED":
         term: Obj = {
             "exitCode": int(c["exitCode"]) if c.get("exitCode") is not None else 128,
@@ -215,17 +253,26 @@ def transition_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Po
     for s in new.get("containerStatuses") or []:
         name = str(s.get("name"))
         before = _state(old, name)
-        if s.get("imageID") and not before.get("imageID"):
+        # A restart is a new container (the kubelet's Pulled, Created, Started once more).
+        recreated = bool(before.get("containerID")) and s.get("containerID") != before.get("containerID")
+        restarted = int(s.get("restartCount") or 0) > int(before.get("restartCount") or 0)
+        if s.get("imageID") and (not before.get("imageID") or recreated):
             events.append(
                 PodEvent(
                     "Pulled", f'Container image "{s.get("image")}" already present on machine', container=name
                 )
             )
-        if s.get("containerID") and not before.get("containerID"):
+        if s.get("containerID") and (not before.get("containerID") or recreated):
             events.append(PodEvent("Created", f"Created container {name}", container=name))
         state, was = s.get("state") or {}, before.get("state") or {}
-        if "running" in state and "running" not in was:
+        if "running" in state and ("running" not in was or restarted):
             events.append(PodEvent("Started", f"Started container {name}", container=name))
+        if (state.get("waiting") or {}).get("reason") == CRASH_LOOP and (
+            (was.get("waiting") or {}).get("reason") != CRASH_LOOP or restarted
+        ):
+            pod = str(state["waiting"].get("message", "")).rpartition(" pod=")[2]
+            text = f"Back-off restarting failed container {name}" + (f" in pod {pod}" if pod else "")
+            events.append(PodEvent("BackOff", text, "Warning", name))
         waiting = state.get("waiting") or {}
         if waiting.get("reason") == "CreateContainerConfigError" and (was.get("waiting") or {}) != waiting:
             events.append(PodEvent("Failed", f"Error: {waiting.get('message', '')}", "Warning", name))

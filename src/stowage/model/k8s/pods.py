@@ -13,6 +13,11 @@ The mapping (``docs/architecture.md``, "Pods are tasks")::
       resources.requests.memory            memoryReservation (MiB)        → placement needs
       resources.limits.memory              memory (hard limit)
       securityContext.privileged/runAsUser privileged / user
+      volumeMounts                         mountPoints (``model/k8s/pod_volumes``)
+    spec.initContainers[i]                 non-essential containers chained by dependsOn
+                                           SUCCESS, first (``model/k8s/init_containers``)
+    spec.volumes                           volumes; configMap/secret/downwardAPI/projected
+                                           files in the TaskSpec (``model/k8s/pod_volumes``)
     spec.terminationGracePeriodSeconds     stopTimeout of every container
     (one pod)                              networkMode awsvpc: one namespace and IP per pod
     (logs)                                 awslogs: group /k8s/<cluster>/<namespace>,
@@ -31,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stowage.model.k8s import init_containers, pod_lifecycle, pod_volumes
 from stowage.model.k8s.errors import Cause
 from stowage.model.k8s.quantity import QuantityError, cpu_units, memory_mib
 from stowage.model.tasks import Needs
@@ -68,7 +74,8 @@ def _resources(container: Obj) -> Obj:
 
 
 def qos_class(pod: Obj) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
+    spec = pod.get("spec") or {}
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
     guaranteed = bool(containers)
     besteffort = True
     for c in containers:
@@ -113,49 +120,75 @@ def prepare_pod(pod: Obj) -> None:
         _resources(c)
         for p in c.get("ports") or []:
             p.setdefault("protocol", "TCP")
+    _volume_defaults(spec)
+    pod_lifecycle.default_probes(pod)
     status = pod.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status["qosClass"] = qos_class(pod)
 
 
+def _volume_defaults(spec: Obj) -> None:
+    """The API server's volume defaults: a volume without a source is an emptyDir; file
+    volumes get ``defaultMode`` 0644."""
+    for v in spec.get("volumes") or []:
+        if not any(value is not None for key, value in v.items() if key != "name"):
+            v["emptyDir"] = {}
+        for source in ("configMap", "secret", "downwardAPI", "projected"):
+            if isinstance(v.get(source), dict):
+                v[source].setdefault("defaultMode", pod_volumes.DEFAULT_MODE)
+
+
+# Fields the API server forbids on init containers (they run to completion: no probes).
+_NOT_FOR_INIT = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe")
+_NO_SIDECARS = "sidecar init containers (restartPolicy Always) are not supported by this stowage release"
+
+
 def validate_pod(pod: Obj) -> list[Cause]:
     causes: list[Cause] = []
-    containers = (pod.get("spec") or {}).get("containers") or []
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
     if not containers:
         causes.append(Cause("FieldValueRequired", "Required value", "spec.containers"))
     seen: set[str] = set()
-    for i, c in enumerate(containers):
-        name = str(c.get("name") or "")
-        if not name:
-            causes.append(Cause("FieldValueRequired", "Required value", f"spec.containers[{i}].name"))
-        elif name in seen:
-            causes.append(
-                Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"spec.containers[{i}].name")
-            )
-        seen.add(name)
-        if not c.get("image"):
-            causes.append(Cause("FieldValueRequired", "Required value", f"spec.containers[{i}].image"))
-        for kind in ("requests", "limits"):
-            for res, value in ((c.get("resources") or {}).get(kind) or {}).items():
-                try:
-                    cpu_units(value) if res == "cpu" else memory_mib(value)
-                except QuantityError as exc:
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            causes.extend(_validate_container(c, f"spec.{group}[{i}]", seen))
+            if group == "initContainers":
+                for member in _NOT_FOR_INIT:
+                    if c.get(member) is not None:
+                        field = f"spec.{group}[{i}].{member}"
+                        causes.append(
+                            Cause("FieldValueForbidden", "may not be set for init containers", field)
+                        )
+                if c.get("restartPolicy") is not None:
                     causes.append(
-                        Cause("FieldValueInvalid", str(exc), f"spec.containers[{i}].resources.{kind}.{res}")
+                        Cause("FieldValueNotSupported", _NO_SIDECARS, f"spec.{group}[{i}].restartPolicy")
                     )
-    for name in unsupported_volumes(pod):
-        causes.append(Cause("FieldValueNotSupported",
-                            "only emptyDir and hostPath volumes are supported by this stowage release",
-                            f"spec.volumes[{name}]"))  # fmt: skip
-    declared = {str(v.get("name")) for v in (pod.get("spec") or {}).get("volumes") or []}
-    for i, c in enumerate(containers):
-        for vm in c.get("volumeMounts") or []:
-            if vm.get("name") not in declared:
-                causes.append(Cause("FieldValueNotFound", f'Not found: "{vm.get("name")}"',
-                                    f"spec.containers[{i}].volumeMounts.name"))  # fmt: skip
+    causes.extend(pod_volumes.validate_volumes(pod))
+    causes.extend(pod_lifecycle.validate_probes(pod))
     policy = (pod.get("spec") or {}).get("restartPolicy")
     if policy not in (None, "Always", "OnFailure", "Never"):
         causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{policy}"', "spec.restartPolicy"))
+    return causes
+
+
+def _validate_container(c: Mapping[str, Any], field: str, seen: set[str]) -> list[Cause]:
+    """Name (unique among init and app containers), image, resource quantities."""
+    causes: list[Cause] = []
+    name = str(c.get("name") or "")
+    if not name:
+        causes.append(Cause("FieldValueRequired", "Required value", f"{field}.name"))
+    elif name in seen:
+        causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{field}.name"))
+    seen.add(name)
+    if not c.get("image"):
+        causes.append(Cause("FieldValueRequired", "Required value", f"{field}.image"))
+    for kind in ("requests", "limits"):
+        for res, value in ((c.get("resources") or {}).get(kind) or {}).items():
+            try:
+                cpu_units(value) if res == "cpu" else memory_mib(value)
+            except QuantityError as exc:
+                causes.append(Cause("FieldValueInvalid", str(exc), f"{field}.resources.{kind}.{res}"))
     return causes
 
 
@@ -196,7 +229,8 @@ def log_stream(pod_name: str, container: str, task_id: str) -> str:
 
 # -- what a pod needs ------------------------------------------------------------------------
 def needs_of(pod: Mapping[str, Any]) -> Needs:
-    """The sum of the containers' requests (awsvpc: no host ports)."""
+    """The sum of the containers' requests, or the biggest init container's if larger
+    (awsvpc: no host ports)."""
     cpu = memory = 0
     for c in (pod.get("spec") or {}).get("containers") or []:
         res = c.get("resources") or {}
@@ -205,7 +239,7 @@ def needs_of(pod: Mapping[str, Any]) -> Needs:
             cpu += cpu_units(requests["cpu"])
         if requests.get("memory") is not None:
             memory += memory_mib(requests["memory"])
-    return Needs(cpu, memory)
+    return init_containers.needs(pod, Needs(cpu, memory))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,9 +313,11 @@ def _label_term(key: str, op: str, values: list[str]) -> str:
 
 # -- ConfigMaps and Secrets a pod refers to ----------------------------------------------------
 def references(pod: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """``(kind, name)`` of every ConfigMap/Secret the containers' env and envFrom read."""
+    """``(kind, name)`` of every ConfigMap/Secret the containers' env and envFrom read (the
+    volumes': ``pod_volumes.volume_refs``)."""
     out: set[tuple[str, str]] = set()
-    for c in (pod.get("spec") or {}).get("containers") or []:
+    spec = pod.get("spec") or {}
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         for e in c.get("env") or []:
             source = e.get("valueFrom") or {}
             if source.get("configMapKeyRef"):
@@ -432,10 +468,12 @@ def task_definition(
     spec = pod.get("spec") or {}
     ns, name = str(m.get("namespace", "")), str(m.get("name", ""))
     grace = int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
-    containers = [
-        _container(pod, c, cluster=cluster, region=region, sources=sources, node=node, grace=grace)
-        for c in spec.get("containers") or []
-    ]
+    inits, apps = (
+        [_container(pod, c, cluster=cluster, region=region, sources=sources, node=node, grace=grace)
+         for c in spec.get(group) or []]
+        for group in ("initContainers", "containers")
+    )  # fmt: skip
+    containers = init_containers.chain(inits, apps)
     family = family_of(ns, name)
     return {
         "taskDefinitionArn": arn,
@@ -443,32 +481,11 @@ def task_definition(
         "revision": 1,
         "networkMode": "awsvpc",
         "containerDefinitions": containers,
-        "volumes": volumes_of(pod),
+        "volumes": pod_volumes.ecs_volumes(pod),
         "status": "ACTIVE",
         "requiresCompatibilities": ["EC2"],
         "compatibilities": ["EC2"],
     }
-
-
-def volumes_of(pod: Mapping[str, Any]) -> list[Obj]:
-    """``emptyDir`` → a task-scoped scratch volume (removed with the task), ``hostPath`` → a
-    host bind mount. Other volume sources are not served yet: ``unsupported_volumes`` names
-    them and the pod is refused at create."""
-    out: list[Obj] = []
-    for v in (pod.get("spec") or {}).get("volumes") or []:
-        if v.get("hostPath"):
-            out.append({"name": v["name"], "host": {"sourcePath": str(v["hostPath"].get("path", ""))}})
-        elif "emptyDir" in v:
-            out.append({"name": v["name"], "host": {}})
-    return out
-
-
-def unsupported_volumes(pod: Mapping[str, Any]) -> list[str]:
-    return [
-        str(v.get("name"))
-        for v in (pod.get("spec") or {}).get("volumes") or []
-        if not v.get("hostPath") and "emptyDir" not in v
-    ]
 
 
 def _container(
@@ -507,11 +524,7 @@ def _container(
             },
         },
     }
-    mounts = [
-        {"sourceVolume": str(vm["name"]), "containerPath": str(vm["mountPath"]),
-         "readOnly": bool(vm.get("readOnly", False))}
-        for vm in c.get("volumeMounts") or []
-    ]  # fmt: skip
+    mounts = pod_volumes.mount_points(pod, c)
     if mounts:
         out["mountPoints"] = mounts
     if c.get("command"):

@@ -1,0 +1,308 @@
+"""Each EKS cluster's Kubernetes API: built, served and torn down inside the control plane.
+
+``EksKubernetes`` is the ``controllers/eks.ClusterRuntime``. For each cluster it runs one stack:
+
+- an API (``api/k8s/serving.build_api``) over the cluster's own object space ``eks-<id>``, with
+  EKS token authentication and access-entry authorization (``kube_auth``), its own Service
+  range (``kubernetesNetworkConfig.serviceIpv4Cidr``) and ``default/kubernetes`` Service;
+- the same controllers stowage's own API runs (namespaces and garbage collection, pods,
+  ReplicaSets, Deployments, Jobs, Endpoints), its pods placed by the same scheduler on the
+  container instances of the ECS cluster ``eks-<name>`` (``model/eks/clusters``), created with
+  the EKS cluster: node groups' agents and self-managed agents join it.
+
+``front`` wraps the listener's local API: ``/eks/<id>/...`` goes to that cluster's API with the
+prefix stripped, everything else to the local API. Why a path prefix on the one listener
+rather than a port per cluster: one TLS listener and certificate, no port to allocate, persist
+and open per cluster, and a cluster's endpoint stays valid across restarts; kubectl and
+client-go support a path in the server URL. The price: every cluster's endpoint shares the
+listener's CA (``certificateAuthority.data``), where EKS gives each cluster its own.
+
+Node ports (``NodePortProxy``) are not opened for EKS clusters: their ranges are per cluster,
+so two clusters could claim the same host port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stowage.api.aws.context import RequestContext
+from stowage.api.aws.errors import AwsError
+from stowage.api.ecs.clusters import create_cluster as create_ecs_cluster
+from stowage.api.ecs.container_instances import deregister_container_instance
+from stowage.api.eks.kube_auth import AccessIndex, EksAuthenticator
+from stowage.api.eks.tokens import TokenVerifier
+from stowage.api.k8s.app import K8sApp
+from stowage.api.k8s.context import PodLogSource
+from stowage.api.k8s.controllers import BuiltinControllers
+from stowage.api.k8s.core_services import NETWORKING
+from stowage.api.k8s.http import Receive, Scope, Send, send_error
+from stowage.api.k8s.pod_exec import PodExecSource
+from stowage.api.k8s.service_alloc import ServiceNetwork, ensure_kubernetes_service
+from stowage.api.k8s.serving import build_api
+from stowage.controllers.k8s.deployments import DeploymentController
+from stowage.controllers.k8s.endpoints import EndpointsController
+from stowage.controllers.k8s.jobs import JobController
+from stowage.controllers.k8s.pod_tasks import Backing, pod_of
+from stowage.controllers.k8s.pods import PodController
+from stowage.controllers.k8s.replicasets import ReplicaSetController
+from stowage.controllers.task_plane import TaskPlane
+from stowage.logstore import LogStore
+from stowage.logstore.model import Owner
+from stowage.model import tasks as task_model
+from stowage.model.eks import clusters as model
+from stowage.model.identity import Credential
+from stowage.model.k8s.errors import K8sError
+from stowage.model.k8s.service_ranges import IpRange
+from stowage.resources import eks as keys
+from stowage.resources.k8s_objects import K8sObjects, cluster_prefix
+from stowage.resources.k8s_ranges import NODE_PORTS, SERVICE_IPS, range_prefix
+from stowage.resources.records import Doc, Records
+from stowage.resources.tasks import TaskRecords
+from stowage.store.base import Delete, Store
+
+log = logging.getLogger(__name__)
+
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+CredentialLookup = Callable[[str], Awaitable[Credential | None]]
+DRAIN_TIMEOUT = 10.0
+"""How long a teardown waits for its pods' tasks to be told to stop."""
+
+
+class _Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class _Stack:
+    key: str
+    doc: Doc
+    app: K8sApp
+    access: AccessIndex
+    builtin: BuiltinControllers
+    controllers: list[_Service] = field(default_factory=list)
+
+    @property
+    def space(self) -> str:
+        return model.space_of(self.doc)
+
+
+@dataclass
+class ListenerInfo:
+    """The Kubernetes listener the clusters are served on (for ``default/kubernetes``)."""
+
+    host: str
+    port: Callable[[], int]
+
+
+class EksKubernetes:
+    def __init__(
+        self,
+        store: Store,
+        tasks: TaskPlane,
+        logstore: LogStore,
+        credentials: CredentialLookup,
+        listener: ListenerInfo,
+    ) -> None:
+        self.store = store
+        self.records = Records(store)
+        self.tasks = tasks
+        self.logstore = logstore
+        self.listener = listener
+        self.verifier = TokenVerifier(credentials)
+        self._stacks: dict[str, _Stack] = {}
+        self._by_id: dict[str, _Stack] = {}
+
+    # -- ClusterRuntime --------------------------------------------------------------------------
+    async def provision(self, key: str, cluster: Doc) -> None:
+        stack = self._stacks.get(key)
+        if stack is not None and stack.doc.get("_id") == cluster.get("_id"):
+            stack.doc = cluster
+            stack.access.cluster = cluster
+            return
+        if stack is not None:  # the name now belongs to a new cluster
+            await self._teardown(stack)
+        stack = await self._build(key, cluster)
+        self._stacks[key] = stack
+        self._by_id[str(cluster["_id"])] = stack
+
+    async def teardown(self, key: str, cluster: Doc | None = None) -> None:
+        stack = self._stacks.get(key)
+        if stack is not None:
+            await self._teardown(stack)
+        elif cluster is not None:  # not running here (a restart while DELETING): clean up anyway
+            await self._stop_tasks(model.space_of(cluster))
+            await self._delete_space(model.space_of(cluster))
+
+    async def release(self, account: str, region: str, ecs_cluster: str, instance_ids: list[str]) -> None:
+        """A deleted node group's nodes: force-deregistered, as EKS terminates its instances
+        (their tasks stop; their agents are refused from then on)."""
+        ctx = _context(account, region, "")
+        for iid in instance_ids:
+            params = {"cluster": ecs_cluster, "containerInstance": iid, "force": True}
+            try:
+                await deregister_container_instance(self.tasks, ctx, params)
+            except AwsError as exc:
+                log.info("releasing node %s of %s: %s", iid, ecs_cluster, exc.message)
+
+    async def stop(self) -> None:
+        """Control-plane shutdown: stop serving, keep every cluster's objects."""
+        for stack in list(self._stacks.values()):
+            await self._stop_stack(stack)
+        self._stacks.clear()
+        self._by_id.clear()
+
+    def begin_shutdown(self) -> None:
+        for stack in self._stacks.values():
+            stack.app.ctx.closing.set()
+
+    # -- serving ---------------------------------------------------------------------------------
+    def front(self, local: App) -> App:
+        """The listener's app: ``/eks/<id>/...`` to that cluster, the rest to ``local``."""
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            path: str = scope.get("path", "")
+            if scope["type"] not in ("http", "websocket") or not path.startswith(model.ENDPOINT_PREFIX):
+                await local(scope, receive, send)
+                return
+            rest = path[len(model.ENDPOINT_PREFIX) :]
+            cluster_id, _, tail = rest.partition("/")
+            stack = self._by_id.get(cluster_id)
+            if stack is None:
+                if scope["type"] == "websocket":  # no body before the upgrade: refuse the handshake
+                    await receive()
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                not_found = K8sError(404, "NotFound", "the server could not find the requested resource")
+                await send_error(send, not_found)
+                return
+            prefix = f"{model.ENDPOINT_PREFIX}{cluster_id}"
+            raw: bytes = scope.get("raw_path") or path.encode()
+            inner = dict(scope)
+            inner["path"] = "/" + tail
+            inner["raw_path"] = raw[len(prefix) :] or b"/"
+            inner["root_path"] = scope.get("root_path", "") + prefix
+            await stack.app(inner, receive, send)
+
+        return serve
+
+    # -- a stack's life ----------------------------------------------------------------------------
+    async def _build(self, key: str, cluster: Doc) -> _Stack:
+        account, region, _family, name, _ = keys.parse(key) or ("", "", "", "", "")
+        space = model.space_of(cluster)
+        await self._backing_cluster(account, region, name, cluster)
+        access = AccessIndex(self.records, account, region, cluster)
+        await access.start()
+        network = ServiceNetwork(
+            cluster_ips=IpRange.parse(cluster["kubernetesNetworkConfig"]["serviceIpv4Cidr"])
+        )
+        app, builtin = build_api(
+            self.store,
+            EksAuthenticator(self.verifier, name, access),
+            PodLogSource(self.logstore, Owner(account, region), space),
+            network,
+            space=space,
+            authorizer=access,
+        )
+        stack = _Stack(key, cluster, app, access, builtin)
+        objects = K8sObjects(self.store)
+        backing = Backing(account, region, model.backing_cluster(name), space)
+        app.ctx.pod_exec = PodExecSource(self.tasks.index, self.tasks.exec, account, region, backing.cluster)
+        stack.controllers = [
+            PodController(objects, self.tasks, backing),
+            ReplicaSetController(objects, space),
+            DeploymentController(objects, space),
+            JobController(objects, space),
+            EndpointsController(objects, space),
+        ]
+        try:
+            await builtin.start()
+            types = {t.plural: t for t in NETWORKING}
+            await ensure_kubernetes_service(
+                app.ctx.service, types, network, self.listener.host, self.listener.port()
+            )
+            for controller in stack.controllers:
+                await controller.start()
+        except BaseException:
+            await self._stop_stack(stack)  # nothing half-started is left running; the sync retries
+            raise
+        log.info(
+            "EKS cluster %s serves its Kubernetes API at %s", cluster.get("arn"), model.endpoint_path(cluster)
+        )
+        return stack
+
+    async def _backing_cluster(self, account: str, region: str, name: str, cluster: Doc) -> None:
+        """The ECS cluster whose instances are the nodes (idempotent, as CreateCluster is)."""
+        ctx = _context(account, region, str(cluster.get("_creator") or ""))
+        params: dict[str, Any] = {
+            "clusterName": model.backing_cluster(name),
+            "tags": [{"key": "eks:cluster-name", "value": name}],
+        }
+        await create_ecs_cluster(self.records, ctx, params)
+
+    async def _stop_stack(self, stack: _Stack) -> None:
+        stack.app.ctx.closing.set()
+        for controller in reversed(stack.controllers):
+            await controller.stop()
+            if isinstance(controller, PodController):
+                # it subscribed to the task index at start; a stopped one must stop listening
+                self.tasks.index.unsubscribe(controller)
+        await stack.builtin.stop()
+        await stack.access.stop()
+
+    async def _teardown(self, stack: _Stack) -> None:
+        self._stacks.pop(stack.key, None)
+        self._by_id.pop(str(stack.doc.get("_id")), None)
+        await self._stop_stack(stack)
+        await self._stop_tasks(stack.space)
+        await self._delete_space(stack.space)
+        log.info("EKS cluster %s: Kubernetes API removed", stack.doc.get("arn"))
+
+    async def _stop_tasks(self, space: str) -> None:
+        """Stop the tasks of the space's pods (the agents stop their containers)."""
+        prefix = cluster_prefix(space)
+        records = TaskRecords(self.tasks.records)
+        now = time.time()
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        for rec in list(self.tasks.index.tasks()):
+            pod = pod_of(rec.doc)
+            if pod is None or not str(pod.get("key", "")).startswith(prefix):
+                continue
+            if rec.doc.get("desiredStatus") == task_model.STOPPED or time.monotonic() > deadline:
+                continue
+            with contextlib.suppress(Exception):
+                await records.change(
+                    rec.key, lambda d: task_model.stop_requested(d, "EKS cluster deleted", now)
+                )
+
+    async def _delete_space(self, space: str) -> None:
+        for prefix in (
+            cluster_prefix(space),
+            range_prefix(space, SERVICE_IPS),
+            range_prefix(space, NODE_PORTS),
+        ):
+            while True:
+                found = await self.store.range(prefix, limit=256)
+                if not found.kvs:
+                    break
+                await self.store.txn([], [Delete(kv.key) for kv in found.kvs])
+                await asyncio.sleep(0)
+
+
+def _context(account: str, region: str, principal: str) -> RequestContext:
+    """The control plane acting on the account's behalf (as ``stowage up`` makes its cluster)."""
+    return RequestContext(
+        account_id=account,
+        region=region,
+        request_id="eks",
+        access_key_id="",
+        principal_arn=principal,
+        now=time.time(),
+    )

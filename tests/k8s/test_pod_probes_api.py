@@ -1,0 +1,58 @@
+"""Probes through the real API server with the official client: defaults filled in, bad probes
+refused with the API server's 422 causes. (Running them is the agent's: tests/agent,
+tests/e2e/test_pod_restarts.py.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+
+def _pod(name: str, **probes: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "busybox", **probes}]},
+    }
+
+
+def test_probe_defaults_are_filled_in(core: Any, namespace: str) -> None:
+    probe = {"httpGet": {"port": 8080}, "initialDelaySeconds": 5}
+    core.create_namespaced_pod(
+        namespace, _pod("probed", livenessProbe=probe, readinessProbe={"exec": {"command": ["true"]}})
+    )
+    got = core.read_namespaced_pod("probed", namespace).spec.containers[0]
+    liveness = got.liveness_probe
+    assert (liveness.initial_delay_seconds, liveness.period_seconds, liveness.timeout_seconds) == (5, 10, 1)
+    assert (liveness.success_threshold, liveness.failure_threshold) == (1, 3)
+    assert (liveness.http_get.path, liveness.http_get.scheme) == ("/", "HTTP")
+    assert got.readiness_probe._exec.command == ["true"]
+
+
+@pytest.mark.parametrize(
+    ("probes", "field"),
+    [
+        (
+            {"livenessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}}},
+            "livenessProbe.tcpSocket",
+        ),
+        (
+            {"startupProbe": {"tcpSocket": {"port": 80}, "successThreshold": 3}},
+            "startupProbe.successThreshold",
+        ),
+        ({"readinessProbe": {"grpc": {"port": 9000}}}, "readinessProbe.grpc"),
+        ({"livenessProbe": {"httpGet": {"port": 70000}}}, "livenessProbe.httpGet.port"),
+    ],
+)
+def test_bad_probes_are_refused(core: Any, namespace: str, probes: dict[str, Any], field: str) -> None:
+    from kubernetes import client
+
+    with pytest.raises(client.ApiException) as refused:
+        core.create_namespaced_pod(namespace, _pod("bad", **probes))
+    assert refused.value.status == 422
+    status = json.loads(refused.value.body)
+    assert status["reason"] == "Invalid"
+    assert f"spec.containers[0].{field}" in [c["field"] for c in status["details"]["causes"]]
