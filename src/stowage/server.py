@@ -51,6 +51,7 @@ from stowage.controllers.k8s.nodeports import NodePortProxy
 from stowage.controllers.k8s.pod_tasks import Backing
 from stowage.controllers.k8s.pods import PodController
 from stowage.controllers.k8s.replicasets import Reconciler, ReplicaSetController
+from stowage.controllers.leader import LeaderElection
 from stowage.controllers.metering import Metering
 from stowage.controllers.metrics import Metrics, MetricsConfig, service_states
 from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
@@ -123,6 +124,16 @@ class ServerConfig:
     """Retention and size bound of the metrics store (``metrics.db``, docs/metrics.md)."""
     metrics_public: bool = False
     """Serve ``GET /metrics`` to any client (default: loopback clients only)."""
+
+
+async def _exit_when_lost(election: LeaderElection) -> None:
+    """A leader that lost its lock stops at once (as kube-controller-manager does): two leaders
+    would run every controller twice. Acknowledged writes are already in the store; a
+    supervisor restarts the process as a standby."""
+    await election.lost.wait()
+    log.critical("leadership lost: exiting so that only one control plane acts")
+    logging.shutdown()
+    os._exit(3)
 
 
 def store_spec(config: ServerConfig) -> str:
@@ -221,12 +232,15 @@ class ControlPlane:
         self.requests = RequestStats()
         self._app: Instrumented | None = None
         self._metrics_sources = Sources(self.requests)
+        self.election: LeaderElection | None = None
 
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         prices = price_table(cfg)
         self.store = open_store(store_spec(cfg), cfg.data_dir)
+        if cfg.store == "etcd":
+            await self._lead(self.store)
         records = Records(self.store)
         credentials = CredentialStore(records)
         admin = admin_credential(cfg)
@@ -366,7 +380,21 @@ class ControlPlane:
         if self.k8s is not None:
             self.k8s.begin_shutdown()
 
+    async def _lead(self, store: Store) -> None:
+        """Active/passive HA on etcd: this control plane serves (its APIs and controllers) only
+        while it holds the leader lock (``controllers/leader``); a standby waits here, its
+        port not yet open, and takes over when the active one stops or its lease runs out."""
+        self.election = LeaderElection(store)
+        campaign = asyncio.create_task(self.election.run(), name="leader-election")
+        if not self.election.elected.is_set():
+            log.info("standby: waiting to lead (%s)", self.election.identity)
+        await self.election.elected.wait()
+        self._background.append(campaign)
+        self._background.append(asyncio.create_task(_exit_when_lost(self.election), name="leader-watch"))
+
     async def stop(self) -> None:
+        if self.election is not None:
+            await self.election.resign()
         if self.eks is not None:
             await self.eks.stop()
         if self.eks_kube is not None:
