@@ -78,7 +78,10 @@ def open_metrics(tmp_path: Path, clock: Clock, index: EcsIndex) -> Metrics:
         ingest=IngestConfig(background=False, close_after=20.0),
     )
     metrics = Metrics(tmp_path, config, clock=clock)
-    metrics.start(index, services=lambda: [ServiceState(ACCOUNT, REGION, CLUSTER, "web", 3, 1)])
+    metrics.start(
+        index,
+        services=lambda: [ServiceState(ACCOUNT, REGION, CLUSTER, "web", desired=3, deployments=1, running=2)],
+    )
     return metrics
 
 
@@ -152,10 +155,10 @@ def test_service_utilization_as_ecs_computes_it(metrics: tuple[Metrics, Clock]) 
     # a 3-minute period combines the minutes' statistic sets
     assert values(m, q("CPUUtilization", svc, "Average", period=180)) == [75.0]
     assert values(m, q("CPUUtilization", svc, "Sum", period=180)) == [450.0]
-    # memory: t1's minute average over (t2's 512) against 2 x 1024 MiB reserved
-    first_minute_t1 = sum(T1_MEM[1:6]) / 5  # the first sample (no rate yet) is not a point
-    expected = round(100 * (first_minute_t1 + 512) / 2048, 6)
-    assert values(m, q("MemoryUtilization", svc, "Average"))[0] == pytest.approx(expected)
+    # memory: what is in use at the minute's last sample (t1's sixth, at T0+51), plus t2's 512,
+    # against 2 x 1024 MiB reserved
+    expected = [round(100 * (T1_MEM[i] + 512) / 2048, 6) for i in (5, 11, 17)]
+    assert values(m, q("MemoryUtilization", svc, "Average")) == pytest.approx(expected)
     series = m.queries.run(q("CPUUtilization", svc, "Average"))
     assert series.timestamps == [T0, T0 + 60, T0 + 120] and series.unit == "Percent"
 

@@ -63,3 +63,15 @@ def test_merge_sorts_and_keeps_the_last_point_of_a_timestamp() -> None:
 def test_damaged_chunks_are_refused(blob: bytes) -> None:
     with pytest.raises(ChunkError):
         codec.decode(blob)
+
+
+def test_decoding_only_the_wanted_columns() -> None:
+    cols = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]
+    for blob in (codec.encode_raw(list(zip(*cols, strict=True)), 4), codec.encode_packed(cols, (3, 0, 0, 0))):
+        assert codec.decode(blob, want=(2,)) == [[1.0, 2.0], [], [5.0, 6.0], []]
+
+
+def test_consecutive_parts_concatenate_and_overlapping_ones_do_not() -> None:
+    a, b = [[1.0, 2.0], [10.0, 20.0]], [[3.0], [30.0]]
+    assert codec.in_order([a, b]) and codec.concat([a, b], 2) == [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]]
+    assert not codec.in_order([b, a]) and not codec.in_order([a, a])

@@ -36,6 +36,18 @@ def batch_reports(control: object) -> BatchReports | None:
     return cast(BatchReports, control) if callable(getattr(control, "submit_task_states", None)) else None
 
 
+class PackedStats(Protocol):
+    async def report_packed_stats(self, cluster: str, instance: str, packed: JSON) -> None:
+        """ReportStats with ``packedSamples`` (``model/agent_stats.PackedBatch.to_params``)."""
+        ...
+
+
+def packed_stats(control: object) -> PackedStats | None:
+    """``control`` if it can send stats in the compact form (an optional extra, like
+    `batch_reports`)."""
+    return cast(PackedStats, control) if callable(getattr(control, "report_packed_stats", None)) else None
+
+
 class ControlPlane(Protocol):
     async def register(self, request: JSON) -> JSON:
         """RegisterContainerInstance; returns the ``containerInstance``."""
@@ -95,6 +107,13 @@ class HttpControlPlane:
         await self.clients.agent.call(
             "ReportStats",
             {"cluster": cluster, "containerInstance": instance, "samples": list(samples)},
+            max_attempts=1,
+        )
+
+    async def report_packed_stats(self, cluster: str, instance: str, packed: JSON) -> None:
+        await self.clients.agent.call(
+            "ReportStats",
+            {"cluster": cluster, "containerInstance": instance, "packedSamples": packed},
             max_attempts=1,
         )
 

@@ -1,12 +1,14 @@
 """`StatsCollector`: per-container CPU and memory usage, sampled and reported at a steady interval.
 
 Every ``interval`` it reads one stats sample per running task container from the engine and
-sends them in one ReportStats call. CPU is reported as the cumulative counter and, from the
-previous sample, as a percentage of the whole host (with the host's CPU count, so the control
-plane can turn it into cores for a container's first sample); memory as the working set, its
-limit, RSS and page cache; network and block I/O as cumulative byte counters; and the process
-count. The control plane derives rates from consecutive samples. Samples are lossy by design: a failed report
-is not retried (the next one carries fresh counters), so an outage costs points, not memory.
+sends them in one ReportStats call, in the compact form of ``model/agent_stats`` when the
+control plane client offers it (``packedSamples``), else as JSON samples. CPU is reported as
+the cumulative counter and, from the previous sample, as a percentage of the whole host (with
+the host's CPU count, so the control plane can turn it into cores for a container's first
+sample); memory as the working set, its limit, RSS and page cache; network and block I/O as
+cumulative byte counters; and the process count. The control plane derives rates from
+consecutive samples. Samples are lossy by design: a failed report is not retried (the next one
+carries fresh counters), so an outage costs points, not memory.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from stowage.agent.clock import Clock
-from stowage.agent.control import ControlPlane
+from stowage.agent.control import ControlPlane, packed_stats
 from stowage.client import ClientError
+from stowage.model.agent_stats import from_samples
 from stowage.runtime.base import ContainerRuntime, ContainerRuntimeError, ContainerStats, cpu_fraction
 
 JSON = dict[str, Any]
@@ -106,11 +109,15 @@ class StatsCollector:
         if not samples:
             return 0
         cluster, instance = self.where()
+        packed = packed_stats(self.control)
         sent = 0
         for start in range(0, len(samples), _MAX_SAMPLES_PER_CALL):
             chunk = samples[start : start + _MAX_SAMPLES_PER_CALL]
             try:
-                await self.control.report_stats(cluster, instance, chunk)
+                if packed is not None:  # the compact form: a fraction of the control plane's work
+                    await packed.report_packed_stats(cluster, instance, from_samples(chunk).to_params())
+                else:
+                    await self.control.report_stats(cluster, instance, chunk)
             except ClientError as exc:
                 log.info("stats report not delivered: %s", exc)
                 continue

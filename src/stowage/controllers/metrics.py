@@ -31,6 +31,7 @@ from stowage.controllers.metrics_series import LAYOUTS
 from stowage.controllers.services.controller import ServiceController
 from stowage.metricstore import MetricStore, StoreConfig
 from stowage.model import tasks as task_model
+from stowage.model.agent_stats import PackedBatch
 from stowage.resources import ecs_keys
 
 MIB = 1024 * 1024
@@ -96,7 +97,8 @@ class HostView:
 
 
 def service_states(controller: ServiceController) -> Callable[[], list[ServiceState]]:
-    """What the aggregates need of the services: desired count and deployments, per service."""
+    """What the aggregates need of the services: their desired, running and pending counts and
+    deployments, as the service controller keeps them."""
 
     def states() -> list[ServiceState]:
         out: list[ServiceState] = []
@@ -106,9 +108,17 @@ def service_states(controller: ServiceController) -> Callable[[], list[ServiceSt
             if parsed is None or doc.get("status") not in (None, "ACTIVE", "DRAINING"):
                 continue
             account, region, cluster, name = parsed
-            deployments = len(doc.get("deployments") or [])
             out.append(
-                ServiceState(account, region, cluster, name, int(doc.get("desiredCount") or 0), deployments)
+                ServiceState(
+                    account,
+                    region,
+                    cluster,
+                    name,
+                    desired=int(doc.get("desiredCount") or 0),
+                    deployments=len(doc.get("deployments") or []),
+                    running=int(doc.get("runningCount") or 0),
+                    pending=int(doc.get("pendingCount") or 0),
+                )
             )
         return out
 
@@ -130,7 +140,7 @@ class Metrics:
         self.meta: MetricsMeta | None = None
         self.ingestor: Ingestor | None = None
         self._services: Callable[[], Iterable[ServiceState]] = list
-        self._pending: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
+        self._pending: list[tuple[str, Sequence[Mapping[str, Any]] | PackedBatch]] = []
 
     # -- life --------------------------------------------------------------------------------
     def start(self, index: EcsIndex, services: Callable[[], Iterable[ServiceState]] | None = None) -> None:
@@ -153,12 +163,12 @@ class Metrics:
         await asyncio.to_thread(self.store.close)
 
     # -- StatsSink ---------------------------------------------------------------------------
-    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]]) -> int:
+    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]] | PackedBatch) -> int:
         if self.ingestor is None:
             self._pending.append((instance_arn, samples))
         else:
             self.ingestor.submit(instance_arn, samples)
-        return len(samples)
+        return len(samples.rows) if isinstance(samples, PackedBatch) else len(samples)
 
     def forget(self, task_arn: str) -> None:
         if self.ingestor is not None:

@@ -23,7 +23,7 @@ Memory is the same in MiB, with ``memoryReservation`` as the reservation where o
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,36 +39,32 @@ from stowage.controllers.metrics_series import (
     service_key,
 )
 from stowage.metricstore import Layout
-from stowage.model import tasks as task_model
 
 CPU_UNITS_PER_CORE = 1024.0
 MIB = 1024.0 * 1024.0
 _INSTANCE_STATES = ("ACTIVE", "DRAINING")
 
-# Accumulator slots of one container in one minute.
-_META, _NAME, _N, _CPU, _MEM, _RX = range(6)
-
 
 @dataclass(slots=True)
 class MinuteBucket:
+    """One minute of samples: per container, where its first sample's rate window started
+    (time, CPU and I/O counters) and its latest sample. At close, a container's CPU and I/O
+    rates are its counters' increase over that span (the exact average, not an average of
+    averages) and its memory the latest sample's, as ECS's agent reports what is in use."""
+
     minute: float
     containers: dict[object, list[Any]] = field(default_factory=dict)
-    """container (its series handle) -> [meta, name, n, cores sum, memory sum, 4 rate sums]"""
+    """container (its series handle) -> [meta, name, start ts, start counters (cpu ns, rx, tx,
+    read, write), latest sample]"""
 
-    def add(self, container: object, meta: TaskMeta, name: str, row: tuple[float, ...]) -> None:
-        """One sample: ``row`` is the container's raw point ``(ts, cores, mem, limit, rss, net
-        rx, net tx, disk read, disk write)``."""
-        acc = self.containers.get(container)
-        if acc is None:
-            self.containers[container] = [meta, name, 1, row[1], row[2], *row[5:]]
-            return
-        acc[_N] += 1
-        acc[_CPU] += row[1]
-        acc[_MEM] += row[2]
-        acc[_RX] += row[5]
-        acc[_RX + 1] += row[6]
-        acc[_RX + 2] += row[7]
-        acc[_RX + 3] += row[8]
+    @staticmethod
+    def start(meta: TaskMeta, name: str, cur: Any, prev: Any) -> list[Any]:
+        """A container's accumulator from its first sample in the minute (``cur``, a
+        ``Latest``) and the sample before (``prev``; None for a first sample ever). Later
+        samples of the minute only replace its last item."""
+        start = prev if prev is not None else cur
+        counters = (start.cpu_ns, start.net_rx, start.net_tx, start.block_read, start.block_write)
+        return [meta, name, start.ts, counters, cur]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +75,8 @@ class ServiceState:
     name: str
     desired: int
     deployments: int
+    running: int = 0
+    pending: int = 0
 
 
 @dataclass(slots=True)
@@ -88,23 +86,34 @@ class TaskUsage:
     """CPU units in use (minute average, summed over containers)."""
     mem: float
     """MiB in use."""
-    rates: list[float]
+    rates: tuple[float, float, float, float]
     """net rx, net tx, disk read, disk write: bytes per second."""
 
 
 def task_usages(bucket: MinuteBucket) -> list[TaskUsage]:
-    """Each task's use in the minute: its containers' averages, summed."""
+    """Each task's use in the minute: its containers' use (see ``MinuteBucket``), summed."""
     by_task: dict[str, TaskUsage] = {}
-    for acc in bucket.containers.values():
-        meta: TaskMeta = acc[_META]
-        n = acc[_N]
-        usage = by_task.get(meta.arn)
-        if usage is None:
-            usage = by_task[meta.arn] = TaskUsage(meta, 0.0, 0.0, [0.0, 0.0, 0.0, 0.0])
-        usage.cpu += acc[_CPU] / n * CPU_UNITS_PER_CORE
-        usage.mem += acc[_MEM] / n / MIB
-        for i in range(4):
-            usage.rates[i] += acc[_RX + i] / n
+    for meta, _name, start_ts, start, last in bucket.containers.values():
+        span = last.ts - start_ts
+        if span > 0 and last.cpu_ns >= start[0]:
+            cores = (last.cpu_ns - start[0]) / 1e9 / span
+            rates = (
+                max(0.0, (last.net_rx - start[1]) / span),
+                max(0.0, (last.net_tx - start[2]) / span),
+                max(0.0, (last.block_read - start[3]) / span),
+                max(0.0, (last.block_write - start[4]) / span),
+            )
+        else:  # one sample and no earlier one, or counters that restarted
+            cores = last.cores or 0.0
+            rates = last.rates
+        held = by_task.get(meta.arn)
+        if held is None:  # the common case: one container
+            by_task[meta.arn] = TaskUsage(meta, cores * CPU_UNITS_PER_CORE, last.mem / MIB, rates)
+            continue
+        held.cpu += cores * CPU_UNITS_PER_CORE
+        held.mem += last.mem / MIB
+        r = held.rates
+        held.rates = (r[0] + rates[0], r[1] + rates[1], r[2] + rates[2], r[3] + rates[3])
     return list(by_task.values())
 
 
@@ -129,107 +138,104 @@ class _Sums:
     mem_min: float = 0.0
     mem_max: float = 0.0
 
-    def add(self, u: TaskUsage) -> None:
-        self.tasks += 1
-        self.cpu_used += u.cpu
-        self.mem_used += u.mem
-        self.cpu_reserved += u.meta.cpu_units
-        self.mem_reserved += u.meta.memory_reserved_mib
-        for i in range(4):
-            self.rates[i] += u.rates[i]
-        if u.meta.cpu_units > 0:
-            util = 100.0 * u.cpu / u.meta.cpu_units
-            self.cpu_min = util if self.cpu_n == 0 else min(self.cpu_min, util)
-            self.cpu_max = util if self.cpu_n == 0 else max(self.cpu_max, util)
-            self.cpu_n += 1
-            self.cpu_used_r += u.cpu
-        if u.meta.memory_reserved_mib > 0:
-            util = 100.0 * u.mem / u.meta.memory_reserved_mib
-            self.mem_min = util if self.mem_n == 0 else min(self.mem_min, util)
-            self.mem_max = util if self.mem_n == 0 else max(self.mem_max, util)
-            self.mem_n += 1
-            self.mem_used_r += u.mem
+    @staticmethod
+    def of(us: list[TaskUsage]) -> _Sums:
+        """The sums and extremes of a group of tasks: list comprehensions and builtins over the
+        group (once a minute for every task of every group: per-task method calls cost more)."""
+        s = _Sums(tasks=len(us))
+        if not us:
+            return s
+        s.cpu_used = sum([u.cpu for u in us])
+        s.mem_used = sum([u.mem for u in us])
+        s.cpu_reserved = float(sum([u.meta.cpu_units for u in us]))
+        s.mem_reserved = float(sum([u.meta.memory_reserved_mib for u in us]))
+        s.rates = [sum(col) for col in zip(*[u.rates for u in us], strict=True)]
+        cpu = [u for u in us if u.meta.cpu_units > 0]
+        if cpu:
+            utils = [100.0 * u.cpu / u.meta.cpu_units for u in cpu]
+            s.cpu_n, s.cpu_min, s.cpu_max = len(cpu), min(utils), max(utils)
+            s.cpu_used_r = sum([u.cpu for u in cpu])
+        mem = [u for u in us if u.meta.memory_reserved_mib > 0]
+        if mem:
+            utils = [100.0 * u.mem / u.meta.memory_reserved_mib for u in mem]
+            s.mem_n, s.mem_min, s.mem_max = len(mem), min(utils), max(utils)
+            s.mem_used_r = sum([u.mem for u in mem])
+        return s
 
     def usage(self) -> tuple[float, ...]:
         return (self.cpu_used, self.cpu_reserved, self.mem_used, self.mem_reserved, *self.rates)
 
 
+ClusterRef = tuple[str, str, str]
+
+
 def aggregate(
     minute: float,
     usages: Iterable[TaskUsage],
-    tasks: Iterable[TaskMeta],
     instances: Iterable[InstanceMeta],
     services: Iterable[ServiceState],
+    cluster_counts: Callable[[ClusterRef], tuple[int, int]],
 ) -> list[Point]:
-    """One point per service, cluster and family with anything to say this minute."""
-    ClusterRef = tuple[str, str, str]
-    by_service: dict[tuple[str, str, str, str], _Sums] = defaultdict(_Sums)
-    by_cluster: dict[ClusterRef, _Sums] = defaultdict(_Sums)
-    by_family: dict[tuple[str, str, str, str], _Sums] = defaultdict(_Sums)
+    """One point per service, cluster and family with anything to say this minute.
+    ``cluster_counts``: a cluster's (running, pending) tasks now (the ECS index keeps them);
+    services carry their own; a family's running tasks are those that reported this minute."""
+    groups_service: dict[tuple[str, str, str, str], list[TaskUsage]] = defaultdict(list)
+    groups_cluster: dict[ClusterRef, list[TaskUsage]] = defaultdict(list)
+    groups_family: dict[tuple[str, str, str, str], list[TaskUsage]] = defaultdict(list)
     on_instance: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for u in usages:
         m = u.meta
+        scope = (m.account, m.region, m.cluster)
         if m.service is not None:
-            by_service[(*m.scope, m.service)].add(u)
-        by_cluster[m.scope].add(u)
-        by_family[(*m.scope, m.family)].add(u)
+            groups_service[(*scope, m.service)].append(u)
+        groups_cluster[scope].append(u)
+        groups_family[(*scope, m.family)].append(u)
         if m.instance_key is not None:
             used = on_instance[m.instance_key]
             used[0] += u.cpu
             used[1] += u.mem
-    counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
-    """(scope..., service) / (scope..., "", family) / scope → [running, pending]"""
-    task_count: dict[ClusterRef, int] = defaultdict(int)
-    for m in tasks:
-        kind = task_model.count_class({"lastStatus": m.status})
-        if m.status != task_model.STOPPED:
-            task_count[m.scope] += 1
-        if kind is None:
-            continue
-        slot = 0 if kind == "running" else 1
-        counts[m.scope][slot] += 1
-        if m.service is not None:
-            counts[(*m.scope, m.service)][slot] += 1
-        counts[(*m.scope, "", m.family)][slot] += 1
+    by_service = {k: _Sums.of(v) for k, v in groups_service.items()}
+    by_cluster = {k: _Sums.of(v) for k, v in groups_cluster.items()}
+    by_family = {k: _Sums.of(v) for k, v in groups_family.items()}
     points: list[Point] = []
     service_count: dict[ClusterRef, int] = defaultdict(int)
     for s in services:
         ref = (s.account, s.region, s.cluster)
         service_count[ref] += 1
         key = (*ref, s.name)
-        run, pend = counts.get(key, (0, 0))
-        sums = by_service.get(key)
-        if sums is None and not (run or pend or s.desired):
+        sums = by_service.pop(key, None)
+        if sums is None and not (s.running or s.pending or s.desired):
             continue
-        sums = sums or _Sums()
-        by_service.pop(key, None)
         points.append(
             _service_point(
-                minute, key, sums, running=run, pending=pend, desired=s.desired, deployments=s.deployments
+                minute,
+                key,
+                sums or _Sums(),
+                running=s.running,
+                pending=s.pending,
+                desired=s.desired,
+                deployments=s.deployments,
             )
         )
     for key, sums in by_service.items():  # tasks of a service the controller no longer has
-        run, pend = counts.get(key, (0, 0))
-        points.append(_service_point(minute, key, sums, running=run, pending=pend, desired=0, deployments=0))
+        points.append(
+            _service_point(minute, key, sums, running=sums.tasks, pending=0, desired=0, deployments=0)
+        )
     cluster_instances: dict[ClusterRef, list[InstanceMeta]] = defaultdict(list)
     for inst in instances:
         if inst.status in _INSTANCE_STATES and inst.registered_cpu > 0:
             cluster_instances[(inst.account, inst.region, inst.cluster)].append(inst)
-    refs = set(by_cluster) | set(cluster_instances) | {k for k in counts if len(k) == 3}
-    for ref in refs:
-        run, pend = counts.get(ref, (0, 0))
+    for ref in set(by_cluster) | set(cluster_instances) | set(service_count):
+        run, pend = cluster_counts(ref)
         row = _cluster_row(
             by_cluster.get(ref) or _Sums(), cluster_instances.get(ref, []), on_instance, run, pend
         )
         labels = {"account": ref[0], "region": ref[1], "cluster": ref[2]}
-        row = (*row, float(service_count.get(ref, 0)), float(task_count.get(ref, 0)))
+        row = (*row, float(service_count.get(ref, 0)), float(run + pend))
         points.append((CLUSTER, cluster_key(*ref), CLUSTERS_GROUP, labels, (minute, *row)))
-    families = set(by_family) | {(k[0], k[1], k[2], k[4]) for k in counts if len(k) == 5}
-    for fam in families:
-        sums = by_family.get(fam) or _Sums()
-        run = counts.get((fam[0], fam[1], fam[2], "", fam[3]), (0, 0))[0]
+    for fam, sums in by_family.items():
         labels = {"account": fam[0], "region": fam[1], "cluster": fam[2], "family": fam[3]}
-        row = (minute, *sums.usage(), float(sums.tasks), float(run))
+        row = (minute, *sums.usage(), float(sums.tasks), float(sums.tasks))
         points.append((FAMILY, family_key(*fam), cluster_group(*fam[:3]), labels, row))
     return points
 

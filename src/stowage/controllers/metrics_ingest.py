@@ -32,6 +32,7 @@ from stowage.controllers.metrics_meta import MetricsMeta, TaskMeta
 from stowage.controllers.metrics_series import CONTAINER, container_key, task_group
 from stowage.controllers.telemetry import Histogram
 from stowage.metricstore import MetricStore, MetricStoreClosed, SeriesInfo
+from stowage.model.agent_stats import PackedBatch, batch_of
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class Ingestor:
         """task ARN → container name → its newest sample."""
         self._buckets: dict[float, MinuteBucket] = {}
         self._closed_before = 0.0
-        self._queue: collections.deque[tuple[float, str, Sequence[Mapping[str, Any]]]] = collections.deque()
+        self._queue: collections.deque[tuple[float, str, Sequence[Mapping[str, Any]] | PackedBatch]] = (
+            collections.deque()
+        )
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -111,7 +114,7 @@ class Ingestor:
         """Seconds from a batch's arrival to its points being in the store's head."""
 
     # -- the event loop's side ---------------------------------------------------------------
-    def submit(self, instance_arn: str, samples: Sequence[Mapping[str, Any]]) -> None:
+    def submit(self, instance_arn: str, samples: Sequence[Mapping[str, Any]] | PackedBatch) -> None:
         self._queue.append((time.monotonic(), instance_arn, samples))
 
     @property
@@ -162,62 +165,59 @@ class Ingestor:
             done += 1
         return done
 
-    def ingest(self, instance_arn: str, samples: Sequence[Mapping[str, Any]]) -> None:
+    def ingest(self, instance_arn: str, samples: Sequence[Mapping[str, Any]] | PackedBatch) -> None:
         """One batch. Written for speed (it runs for every sample): locals, no helper calls on
-        the common path, one tuple per sample for the latest value and one for the point."""
+        the common path, one tuple per sample for the latest value and one for the point, and
+        a container's minute accumulator touched once (``MinuteBucket``)."""
+        batch = batch_of(samples)
+        task_names, container_names = batch.tasks, batch.containers
         tasks = self.meta.tasks
         latest = self.latest
         points: list[tuple[SeriesInfo, tuple[float, ...]]] = []
         closed_before = self._closed_before
-        bucket_minute, bucket = -1.0, None
-        for s in samples:
-            arn = s["task"]
-            name = s["containerName"]
-            ts = s["timestamp"]
+        bucket_minute, minute_of = -1.0, None
+        kept = dropped = 0
+        for r in batch.rows:
+            arn = task_names[r[0]]
+            name = container_names[r[1]]
+            ts = r[2]
             per_task = latest.get(arn)
             if per_task is None:
                 per_task = latest[arn] = {}
             prev = per_task.get(name)
-            cpu_ns = s.get("cpuUsageNanos", 0)
-            rx, tx = s.get("networkRxBytes", 0), s.get("networkTxBytes", 0)
-            rd, wr = s.get("blockReadBytes", 0), s.get("blockWriteBytes", 0)
+            cpu_ns, rx, tx, rd, wr = r[3], r[8], r[9], r[10], r[11]
             cores = None
             rates = ZERO_RATES
             window = 0.0
             series = None
             if prev is not None:
                 if ts <= prev.ts:
-                    self.dropped += 1
+                    dropped += 1
                     continue
                 series = prev.series
                 window = ts - prev.ts
                 if cpu_ns >= prev.cpu_ns:  # else the container restarted: its counters too
                     cores = (cpu_ns - prev.cpu_ns) / 1e9 / window
+                    p_rx, p_tx, p_rd, p_wr = prev.net_rx, prev.net_tx, prev.block_read, prev.block_write
                     rates = (
-                        max(0.0, (rx - prev.net_rx) / window),
-                        max(0.0, (tx - prev.net_tx) / window),
-                        max(0.0, (rd - prev.block_read) / window),
-                        max(0.0, (wr - prev.block_write) / window),
+                        (rx - p_rx) / window if rx >= p_rx else 0.0,
+                        (tx - p_tx) / window if tx >= p_tx else 0.0,
+                        (rd - p_rd) / window if rd >= p_rd else 0.0,
+                        (wr - p_wr) / window if wr >= p_wr else 0.0,
                     )
-            if cores is None:
-                pct, online = s.get("cpuPercentOfHost"), s.get("onlineCpus", 0)
-                if pct is not None and online:
-                    cores = pct / 100.0 * online
+            if cores is None and r[13] and r[12] == r[12]:  # a host percentage (NaN: none)
+                cores = r[12] / 100.0 * r[13]
             meta = tasks.get(arn)
             if series is None and meta is not None:
                 series = self._container_series(meta, name)
-            mem = s.get("memoryUsageBytes", 0)
-            limit = s.get("memoryLimitBytes", 0)
-            rss = s.get("memoryRssBytes", 0)
-            per_task[name] = _new(
-                Latest,
-                (ts, cpu_ns, cores, mem, limit, rss, rx, tx, rd, wr, rates, window, s.get("pids", 0), series),
+            mem, limit, rss = r[4], r[5], r[6]
+            cur = per_task[name] = _new(
+                Latest, (ts, cpu_ns, cores, mem, limit, rss, rx, tx, rd, wr, rates, window, r[14], series)
             )
-            self.samples += 1
+            kept += 1
             if series is None or cores is None or meta is None:
                 continue
-            row = (ts, cores, mem, limit, rss, *rates)
-            points.append((series, row))
+            points.append((series, (ts, cores, mem, limit, rss, *rates)))
             minute = ts - ts % MINUTE
             if minute < closed_before:
                 continue
@@ -226,8 +226,15 @@ class Ingestor:
                 bucket = self._buckets.get(minute)
                 if bucket is None:
                     bucket = self._buckets[minute] = MinuteBucket(minute)
-            assert bucket is not None
-            bucket.add(series, meta, name, row)
+                minute_of = bucket.containers
+            assert minute_of is not None
+            acc = minute_of.get(series)
+            if acc is None:
+                minute_of[series] = MinuteBucket.start(meta, name, cur, prev)
+            else:
+                acc[4] = cur  # the container's latest sample in the minute
+        self.samples += kept
+        self.dropped += dropped
         self.batches += 1
         if points:
             self.store.append(points)
@@ -273,9 +280,14 @@ class Ingestor:
         return len(minutes)
 
     def _close(self, bucket: MinuteBucket) -> None:
-        metas = list(self.meta.tasks.values())
         instances = list(self.meta.instances.values())
-        points = aggregate(bucket.minute, task_usages(bucket), metas, instances, list(self.services()))
+        index = self.meta.index
+
+        def counts(ref: tuple[str, str, str]) -> tuple[int, int]:
+            c = index.cluster_counts(*ref)
+            return c.running_total, c.pending_total
+
+        points = aggregate(bucket.minute, task_usages(bucket), instances, list(self.services()), counts)
         rows = [
             (self.store.series(key, group, layout.name, labels), row)
             for layout, key, group, labels, row in points

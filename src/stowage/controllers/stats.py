@@ -8,16 +8,18 @@ in memory; ``latest`` is its read function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from stowage.model.agent_stats import PackedBatch
 
 Sample = dict[str, Any]
 
 
 class StatsSink(Protocol):
-    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]]) -> int:
-        """Take a validated batch (task ARNs resolved); returns how many samples it accepted
-        or queued. Must be cheap: it runs on the event loop."""
+    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]] | PackedBatch) -> int:
+        """Take a validated batch, JSON samples or packed (task ARNs resolved); returns how many
+        samples it accepted or queued. Must be cheap: it runs on the event loop."""
         ...
 
     def forget(self, task_arn: str) -> None:
@@ -29,10 +31,10 @@ class StatsBook:
     def __init__(self) -> None:
         self._latest: dict[str, dict[str, Sample]] = {}
 
-    def record(self, instance_arn: str, samples: Iterable[Mapping[str, Any]]) -> int:
+    def record(self, instance_arn: str, samples: Sequence[Mapping[str, Any]] | PackedBatch) -> int:
         """Keep each sample unless a newer one for the container is already held."""
         kept = 0
-        for s in samples:
+        for s in samples.as_samples() if isinstance(samples, PackedBatch) else samples:
             per_task = self._latest.setdefault(str(s["task"]), {})
             name = str(s["containerName"])
             held = per_task.get(name)

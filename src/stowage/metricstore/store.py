@@ -252,7 +252,10 @@ class MetricStore:
         )
         result.forgotten_series = self._forget(now - cfg.rollup_retention)
         result.evicted_chunks = maintenance.bound_size(self._wdb, cfg.max_bytes, now)
-        self._wdb.update_last((i.last, i.id) for i in list(self._by_id.values()))
+        if result.compacted or result.forgotten_series:
+            # the newest point of every series, for the next start-up (at most an hour stale:
+            # a series is then kept an hour longer, never dropped early)
+            self._wdb.update_last((i.last, i.id) for i in list(self._by_id.values()))
         self._wdb.release()
         result.bytes_after = self._wdb.file_bytes()
         self.last_pass = result

@@ -13,6 +13,7 @@ shows it was sent already. Only changes the agent is told about wake the poll
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.service import Params, Result
@@ -22,6 +23,7 @@ from stowage.api.ecs.plane import PlaneHandler, instance_id
 from stowage.api.ecs.task_state import ACK, submit_report, submit_reports
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import tasks as task_model
+from stowage.model.agent_stats import PackedBatch, unpack
 from stowage.model.arns import task_arn
 from stowage.model.fargate import POOL_CLUSTER
 from stowage.resources import ecs_keys
@@ -146,15 +148,33 @@ async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Para
 
 
 async def report_stats(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    """Hand the batch to the task plane's stats sink as validated (the metrics pipeline does its
+    per-sample work on a thread of its own). ``packedSamples`` (the agent's compact form) or
+    ``samples`` (JSON objects); task references that are ids become ARNs of the agent's cluster."""
     cluster, _iid, rec = await _instance(plane, ctx, params)
-    samples = params["samples"]
-    # Agents send task ARNs: the batch goes to the sink as validated, no per-sample copy here
-    # (the metrics pipeline does its per-sample work on its own thread).
-    for i, s in enumerate(samples):
-        ref = str(s["task"])
+    packed = params.get("packedSamples")
+    samples: list[dict[str, Any]] | None = params.get("samples")
+    if (packed is None) == (samples is None):
+        raise errors.invalid_parameter("Exactly one of samples and packedSamples must be given.")
+    batch: list[dict[str, Any]] | PackedBatch
+    if packed is not None:
+        try:
+            batch = unpack(packed)
+        except ValueError as exc:
+            raise errors.invalid_parameter(str(exc)) from None
+        refs = batch.tasks
+    else:
+        assert samples is not None
+        batch = samples
+        refs = [str(s["task"]) for s in samples]
+    for i, ref in enumerate(refs):
         if not ref.startswith("arn:"):
-            samples[i] = {**s, "task": task_arn(ctx.region, ctx.account_id, cluster, ref)}
-    plane.stats.record(str(rec.doc["containerInstanceArn"]), samples)
+            arn = task_arn(ctx.region, ctx.account_id, cluster, ref)
+            if isinstance(batch, PackedBatch):
+                batch.tasks[i] = arn
+            else:
+                batch[i] = {**batch[i], "task": arn}
+    plane.stats.record(str(rec.doc["containerInstanceArn"]), batch)
     return {}
 
 
