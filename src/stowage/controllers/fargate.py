@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from stowage.controllers.ecs_index import EcsIndex
-from stowage.controllers.placement import TaskPlacement
+from stowage.controllers.placement import TaskPlacement, instance_after
 from stowage.model import container_instances as ci
 from stowage.model import tasks as task_model
 from stowage.model.agent_tasks import TaskSpec
@@ -30,8 +30,7 @@ from stowage.model.placement import PlacementRequest
 from stowage.resources.records import Record, Records
 from stowage.resources.tasks import TaskRecords
 from stowage.scheduler import planner
-from stowage.scheduler.plan import Assignment
-from stowage.scheduler.snapshot import Instance, Snapshot
+from stowage.scheduler.snapshot import Snapshot
 from stowage.store.base import Compare
 
 log = logging.getLogger("stowage.controllers.fargate")
@@ -172,7 +171,7 @@ class FargateProvisioner:
         result = await self.records.commit(guards, [(inst.key, host), (rec.key, placed)])
         if not result.succeeded:
             return None
-        return snapshot.with_instances([_after(inst, assignment, result.revision)])
+        return snapshot.with_instances([instance_after(inst, assignment, result.revision, 1)])
 
     async def _stop_waiting(self, rec: Record) -> None:
         report = task_model.Report(last_status=task_model.STOPPED, from_agent=False)
@@ -181,15 +180,3 @@ class FargateProvisioner:
             rec.key,
             lambda d: task_model.apply_report(d, report, now) if task_model.is_unplaced(d) else None,
         )
-
-
-def _after(inst: Instance, a: Assignment, revision: int) -> Instance:
-    groups = dict(inst.groups)
-    groups[a.group] = groups.get(a.group, 0) + 1
-    return replace(
-        inst,
-        mod_revision=revision,
-        cpu=inst.cpu - a.cpu,
-        memory=inst.memory - a.memory,
-        groups=groups,
-    )

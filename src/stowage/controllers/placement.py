@@ -314,23 +314,8 @@ class TaskPlacement:
                 break
             doc, rev = new, result.revision
             made.extend(Record(k, d, result.revision) for k, d in tasks)
-        after = self._after(inst, a, rev, len(made)) if made else None
+        after = instance_after(inst, a, rev, len(made)) if made else None
         return made, after, len(made) == a.copies
-
-    @staticmethod
-    def _after(inst: Instance, a: Assignment, rev: int, copies: int) -> Instance:
-        """The instance as this process just wrote it (the index will show it shortly)."""
-        groups = dict(inst.groups)
-        groups[a.group] = groups.get(a.group, 0) + copies
-        return replace(
-            inst,
-            mod_revision=rev,
-            cpu=inst.cpu - a.cpu // a.copies * copies,
-            memory=inst.memory - a.memory // a.copies * copies,
-            tcp=inst.tcp | frozenset(a.tcp),
-            udp=inst.udp | frozenset(a.udp),
-            groups=groups,
-        )
 
     async def _refresh(self, cluster: Record, snap: Snapshot, lost: list[str]) -> tuple[Record, Snapshot]:
         fresh_cluster = await self.records.get(cluster.key)
@@ -354,3 +339,18 @@ class TaskPlacement:
 
 def instance_key(account: str, region: str, cluster: str, instance_id: str) -> str:
     return ecs_keys.container_instance(account, region, cluster, instance_id)
+
+
+def instance_after(inst: Instance, a: Assignment, rev: int, copies: int) -> Instance:
+    """The instance as this process just wrote it (the index will show it shortly)."""
+    groups = dict(inst.groups)
+    groups[a.group] = groups.get(a.group, 0) + copies
+    return replace(
+        inst,
+        mod_revision=rev,
+        cpu=inst.cpu - a.cpu // a.copies * copies,
+        memory=inst.memory - a.memory // a.copies * copies,
+        tcp=inst.tcp | frozenset(a.tcp),
+        udp=inst.udp | frozenset(a.udp),
+        groups=groups,
+    )
