@@ -289,3 +289,44 @@ def test_the_server_runs_the_controllers(k8s: K8sServer, namespace: str) -> None
     assert scale["status"]["selector"] == "app=web"
     k8s.kubectl("delete", "-n", namespace, "deployment", "web")
     _eventually(lambda: not listed("pods") and not listed("rs"))
+
+
+def _owner(obj: Any) -> tuple[str, str] | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref["kind"], ref["name"]
+    return None
+
+
+def test_orphans_are_adopted_and_relabelled_objects_released(cluster: Cluster) -> None:
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=_deployment("busybox:1"))
+    c.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+    (rs_name,) = _replicasets(c)
+    pod_names = {p["metadata"]["name"] for p in _pods(c)}
+
+    # the Deployment deleted with --cascade=orphan leaves its ReplicaSet and pods, unowned
+    c.kubectl("delete", "deployment", "web", "--cascade=orphan")
+    _eventually(lambda: _owner(c.get("rs", rs_name)) is None)
+    assert {p["metadata"]["name"] for p in _pods(c)} == pod_names
+
+    # the same Deployment again adopts that ReplicaSet instead of making a new one
+    c.kubectl("apply", "-f", "-", input=_deployment("busybox:1"))
+    _eventually(lambda: _owner(c.get("rs", rs_name)) == ("Deployment", "web"))
+    c.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+    assert list(_replicasets(c)) == [rs_name]
+    assert {p["metadata"]["name"] for p in _pods(c)} == pod_names
+
+    # a pod relabelled out of the selector is released and replaced
+    moved = sorted(pod_names)[0]
+    c.kubectl("label", "pod", moved, "app=elsewhere", "--overwrite")
+    _eventually(lambda: _owner(c.get("pod", moved)) is None)
+    _eventually(lambda: len(_pods(c)) == 3 and moved not in {p["metadata"]["name"] for p in _pods(c)})
+
+    # labelled back it is an orphan the selector matches: adopted, and one pod too many goes
+    template_hash = c.get("pod", moved)["metadata"]["labels"]["pod-template-hash"]
+    c.kubectl("label", "pod", moved, "app=web", "--overwrite")
+    _eventually(lambda: _owner(c.get("pod", moved)) == ("ReplicaSet", rs_name))
+    _eventually(lambda: len(_pods(c)) == 3)
+    assert all(p["metadata"]["labels"]["pod-template-hash"] == template_hash for p in _pods(c))
+    assert all(_owner(p) == ("ReplicaSet", rs_name) for p in _pods(c))

@@ -26,10 +26,12 @@ import copy
 from typing import Any
 
 from stowage.controllers.k8s.objects import EventSpec
-from stowage.controllers.k8s.replicasets import Reconciler, owner_key
+from stowage.controllers.k8s.replicasets import Reconciler, orphan_claimants, owner_key
+from stowage.model.k8s import controller_refs as refs
 from stowage.model.k8s import deployments as dm
 from stowage.model.k8s import replicasets as rsm
 from stowage.model.k8s.meta import new_uid, parse_rfc3339, rfc3339
+from stowage.model.k8s.selectors import selector_from_object
 from stowage.resources.k8s_objects import object_key, resource_prefix
 from stowage.store.base import Event, EventType
 
@@ -64,7 +66,9 @@ class DeploymentController(Reconciler):
                 self.keys.discard(ev.kv.key)
             return [ev.kv.key]
         owner = owner_key(ev, self.space, "Deployment", "apps", "deployments")
-        return [owner] if owner else []
+        if owner is None:
+            return orphan_claimants(ev, self.keys, self.space, "apps", "deployments")
+        return [owner]
 
     def _rs_key(self, namespace: str, name: str) -> str:
         return object_key(self.space, "apps", "replicasets", namespace, name)
@@ -82,7 +86,11 @@ class DeploymentController(Reconciler):
         page, _more, _rev = await self.objects.list(
             resource_prefix(self.space, "apps", "replicasets", namespace)
         )
-        owned = [s.obj for s in page if rsm.controller_uid(s.obj) == str(meta.get("uid"))]
+        uid = str(meta.get("uid"))
+        claimed = refs.claim(dep, selector_from_object(spec.get("selector")), (s.obj for s in page))
+        owned = claimed.owned + await self.settle_claim(
+            claimed, uid, rsm.owner_ref(dep, "Deployment", "apps/v1"), "apps", "replicasets"
+        )
         template = dm.normalized_template(spec.get("template") or {})
         new = next(
             (

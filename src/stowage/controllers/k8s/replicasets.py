@@ -25,6 +25,7 @@ from typing import Any
 from stowage.controllers.k8s.objects import EventSpec, ObjectWriter
 from stowage.controllers.k8s.worker import work
 from stowage.controllers.services.queue import WorkQueue
+from stowage.model.k8s import controller_refs as refs
 from stowage.model.k8s import replicasets as rsm
 from stowage.model.k8s.meta import generated_suffix, new_uid, rfc3339
 from stowage.model.k8s.pods import prepare_pod
@@ -123,6 +124,24 @@ class Reconciler(abc.ABC):
             for key in list(self.keys):
                 self.queue.add(key)
 
+    async def settle_claim(
+        self, claimed: refs.Claim, uid: str, ref: Obj, group: str, plural: str
+    ) -> list[Obj]:
+        """Release what the owner's selector no longer matches, adopt the matching orphans;
+        the adopted objects, as written."""
+        for obj in claimed.release:
+            meta = obj.get("metadata") or {}
+            key = object_key(self.space, group, plural, str(meta.get("namespace")), str(meta.get("name")))
+            await self.update(key, lambda o: refs.released(o, uid))
+        taken: list[Obj] = []
+        for obj in claimed.adopt:
+            meta = obj.get("metadata") or {}
+            key = object_key(self.space, group, plural, str(meta.get("namespace")), str(meta.get("name")))
+            written = await self.update(key, lambda o: refs.adopted(o, dict(ref)))
+            if written is not None and rsm.controller_uid(written) == uid:
+                taken.append(written)
+        return taken
+
     async def update(self, key: str, change: Callable[[Obj], Obj | None]) -> Obj | None:
         """Read-modify-write with retry; ``change`` returns None for no change."""
         for _ in range(MAX_RETRIES):
@@ -155,6 +174,16 @@ def owner_key(ev: Event, space: str, kind: str, group: str, plural: str) -> str 
     return None
 
 
+def orphan_claimants(ev: Event, owners: set[str], space: str, group: str, plural: str) -> list[str]:
+    """For a new or changed object with no controller: the owners of its namespace that may
+    adopt it (their selectors are checked by their syncs)."""
+    parsed = parse_key(ev.kv.key)
+    if ev.type is not EventType.PUT or parsed is None or not refs.is_orphan(decode(ev.kv)):
+        return []
+    prefix = resource_prefix(space, group, plural, parsed[3])
+    return [key for key in owners if key.startswith(prefix)]
+
+
 class ReplicaSetController(Reconciler):
     name = "replicasets"
     workers = 4
@@ -175,6 +204,9 @@ class ReplicaSetController(Reconciler):
                 self.keys.discard(ev.kv.key)
             return [ev.kv.key]
         owner = owner_key(ev, self.space, "ReplicaSet", "apps", "replicasets")
+        if owner is None:
+            # an orphan pod: any ReplicaSet of its namespace may adopt it
+            return orphan_claimants(ev, self.keys, self.space, "apps", "replicasets")
         if owner:
             # A sync lists and counts all the ReplicaSet's pods: at thousands of pods that is
             # tens of ms of the event loop, and while they start their changes come many times a
@@ -207,12 +239,10 @@ class ReplicaSetController(Reconciler):
         selector = selector_from_object(spec.get("selector"))
         uid = str(meta.get("uid"))
         page, _more, _rev = await self.objects.list(resource_prefix(self.space, "", "pods", namespace))
-        owned = [
-            s.obj
-            for s in page
-            if rsm.controller_uid(s.obj) == uid
-            and selector.matches((s.obj.get("metadata") or {}).get("labels"))
-        ]
+        claimed = refs.claim(rs, selector, (s.obj for s in page))
+        owned = claimed.owned + await self.settle_claim(
+            claimed, uid, rsm.owner_ref(rs, "ReplicaSet", "apps/v1"), "", "pods"
+        )
         # terminating pods and pods that ended (Failed/Succeeded) do not count: they are
         # replaced, as upstream's FilterActivePods (ended pods stay until deleted)
         active = [
