@@ -1,10 +1,10 @@
 """bench/cluster: the real control plane and 1,000 simulated hosts, 20,000 tasks to RUNNING.
 
-    .venv/bin/python bench/cluster.py [--hosts 1000] [--tasks 20000] [--clients 16]
+    .venv/bin/python bench/cluster.py [--hosts 1000] [--tasks 20000] [--clients 16] [--count 10]
 
 Starts ``stowage server`` (SQLite store) and ``stowage simulate --hosts N`` as subprocesses,
 registers a small task definition (128 CPU units, 256 MiB), then ``--clients`` concurrent
-clients call RunTask (count 10, the default strategy) until ``--tasks`` copies are placed;
+clients call RunTask (``--count`` tasks per call, 10 by default; the default strategy) until ``--tasks`` copies are placed;
 the cluster's ``runningTasksCount`` (DescribeClusters, a few times a second) tells when they
 all reached RUNNING through the simulated agents.
 
@@ -57,7 +57,7 @@ async def running_count(ecs: Any) -> int:
     return int(answer["clusters"][0]["runningTasksCount"])
 
 
-async def drive(endpoint: str, tasks: int, clients: int) -> dict[str, Any]:
+async def drive(endpoint: str, tasks: int, clients: int, count: int = COUNT) -> dict[str, Any]:
     creds = Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     async with ControlPlaneClients(endpoint, creds, REGION, pool_size=clients + 4) as cp:
         ecs = cp.ecs
@@ -71,7 +71,7 @@ async def drive(endpoint: str, tasks: int, clients: int) -> dict[str, Any]:
             },
         )
         td_arn = td["taskDefinition"]["taskDefinitionArn"]
-        calls = tasks // COUNT
+        calls = tasks // count
         latencies: list[float] = []
         failures: list[str] = []
         placed = 0
@@ -85,7 +85,7 @@ async def drive(endpoint: str, tasks: int, clients: int) -> dict[str, Any]:
                 try:
                     answer = await ecs.call(
                         "RunTask",
-                        {"cluster": CLUSTER, "taskDefinition": td_arn, "count": COUNT},
+                        {"cluster": CLUSTER, "taskDefinition": td_arn, "count": count},
                         max_attempts=1,
                     )
                 except ApiError as exc:
@@ -124,6 +124,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--count", type=int, default=COUNT, help="tasks per RunTask call (1-10)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="stowage-bench-cluster-"))
@@ -137,7 +138,7 @@ def main() -> int:
         assert server.proc is not None
         print(f"pids: server {server.proc.pid}, simulator {sim.pid}", flush=True)
         rss_before = peak_rss_mib(server.proc.pid)
-        r = asyncio.run(drive(server.endpoint, args.tasks, args.clients))
+        r = asyncio.run(drive(server.endpoint, args.tasks, args.clients, args.count))
         rss = peak_rss_mib(server.proc.pid)
     finally:
         if sim is not None:

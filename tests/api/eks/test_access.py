@@ -4,9 +4,12 @@ writes (kubectl with its own credentials); namespace scopes confine a policy."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
 from tests.api.eks.support import EksEnv, create_cluster, unique
@@ -81,7 +84,8 @@ def test_view_only_identity_reads_but_cannot_write(env: EksEnv, eks: Any) -> Non
 
     config = env.kubeconfig_for(name, viewer)  # the viewer's own credentials sign its token
     nothing = env.kubectl(config, "get", "cm", key=viewer, check=False)
-    assert nothing.returncode != 0 and "Forbidden" in nothing.stderr  # known identity, no entry
+    # a valid token of an identity with no access entry: EKS's 401, not a 403
+    assert nothing.returncode != 0 and "You must be logged in to the server" in nothing.stderr, nothing.stderr
 
     eks.create_access_entry(clusterName=name, principalArn=viewer.arn)
     eks.associate_access_policy(
@@ -145,6 +149,54 @@ def test_creator_in_config_map_mode_and_bootstrap_off(env: EksEnv, eks: Any) -> 
     )
     assert eks.list_access_entries(clusterName=none)["accessEntries"] == []
     refused = env.kubectl(env.kubeconfig_for(none), "get", "ns", check=False)
-    assert refused.returncode != 0 and "Forbidden" in refused.stderr
+    assert refused.returncode != 0 and "You must be logged in to the server" in refused.stderr, refused.stderr
     eks.delete_cluster(name=implicit)
     eks.delete_cluster(name=none)
+
+
+def test_aws_auth_config_map_maps_identities(env: EksEnv, eks: Any) -> None:
+    name = unique("awsauth")
+    create_cluster(eks, name)  # CONFIG_MAP mode: aws-auth is how others get in
+    alice = env.add_user(unique("alice"))
+    admin_config = env.kubeconfig_for(name)
+    config = env.kubeconfig_for(name, alice)
+    unknown = env.kubectl(config, "get", "cm", key=alice, check=False)
+    assert unknown.returncode != 0 and "You must be logged in to the server" in unknown.stderr, unknown.stderr
+
+    def map_alice(groups: list[str]) -> None:
+        users = [{"userarn": alice.arn, "username": "alice-{{AccountID}}", "groups": groups}]
+        manifest = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+            "data": {"mapUsers": yaml.safe_dump(users), "mapRoles": "- this is: [not a list of roles"},
+        }  # fmt: skip
+        env.kubectl(admin_config, "apply", "-f", "-", input=json.dumps(manifest))
+
+    # mapped into a group that grants nothing (no RBAC objects): known, so 403 with the username
+    map_alice(["developers"])
+    denied = _eventually_kubectl(env, config, alice, ["get", "cm"], "Forbidden")
+    assert f'User "alice-{ACCOUNT_ID}" cannot list resource "configmaps"' in denied
+
+    # system:masters is cluster-admin (the malformed mapRoles is skipped, not fatal)
+    map_alice(["system:masters"])
+    _eventually_kubectl(env, config, alice, ["create", "configmap", "by-alice", "--from-literal=a=b"], "")
+    assert "by-alice" in env.kubectl(admin_config, "get", "cm").stdout
+
+    # in API mode aws-auth is not read any more: alice is unknown again
+    eks.update_cluster_config(name=name, accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+    eks.get_waiter("cluster_active").wait(name=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    eks.update_cluster_config(name=name, accessConfig={"authenticationMode": "API"})
+    _eventually_kubectl(env, config, alice, ["get", "cm"], "You must be logged in")
+    eks.delete_cluster(name=name)
+
+
+def _eventually_kubectl(env: EksEnv, config: Any, who: Any, args: list[str], expect: str) -> str:
+    """Run kubectl as ``who`` until it fails with ``expect`` in its stderr (or succeeds, when
+    ``expect`` is empty): the index follows aws-auth and the cluster record by watches."""
+    deadline = time.monotonic() + 20
+    while True:
+        out = env.kubectl(config, *args, key=who, check=False)
+        if (out.returncode == 0) if not expect else (out.returncode != 0 and expect in out.stderr):
+            return str(out.stderr)
+        assert time.monotonic() < deadline, f"kubectl {args}: {out.returncode} {out.stderr}"
+        time.sleep(0.3)

@@ -4,10 +4,17 @@
   ``tokens.TokenVerifier`` accepts for this cluster's name; the user is the access entry's
   ``username`` (the principal ARN when there is no entry), the principal ARN rides along in
   ``extra["arn"]``. Anything else (the local admin token included) is a 401.
-- ``AccessIndex``: the cluster's access entries in memory, kept by a list+watch of their
-  records, so authorizing a request is a dict lookup and a few comparisons
-  (``model/eks/access.allows``). It also knows the cluster record (authentication mode,
-  creator) from the runtime, which pushes every new version of it.
+- ``AccessIndex``: the cluster's access entries and its ``kube-system/aws-auth`` ConfigMap
+  (``model/eks/aws_auth``) in memory, each kept by a list+watch, so authorizing a request is a
+  dict lookup and a few comparisons (``model/eks/access.allows``). It also knows the cluster
+  record (authentication mode, creator) from the runtime, which pushes every new version of it.
+
+Which identities the cluster knows depends on the authentication mode, as on EKS: access
+entries in API and API_AND_CONFIG_MAP, aws-auth mappings in CONFIG_MAP and API_AND_CONFIG_MAP
+(an access entry wins where both map a principal), and the creator in CONFIG_MAP mode when
+``bootstrapClusterCreatorAdminPermissions`` holds. A valid token of any other identity is a 401,
+as EKS answers it ("You must be logged in to the server"); a known identity without the
+permission gets a 403. aws-auth's ``system:masters`` group is cluster-admin.
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from stowage.api.eks.tokens import TokenRefused, TokenVerifier
 from stowage.api.k8s.auth import Access, User, bearer, unauthorized
 from stowage.api.k8s.http import Request
 from stowage.model.eks import access as model
+from stowage.model.eks import aws_auth
+from stowage.model.eks.clusters import space_of
 from stowage.model.eks.tokens import is_eks_token
 from stowage.resources import eks as keys
+from stowage.resources.k8s_objects import decode as decode_object
+from stowage.resources.k8s_objects import object_key
 from stowage.resources.paging import collect
 from stowage.resources.records import Doc, Records, decode
 from stowage.store.base import Compacted, EventType, StoreError
@@ -35,18 +46,73 @@ class AccessIndex:
         self.prefix = keys.child_prefix(account, region, keys.ACCESS, str(cluster["name"]))
         self.cluster = cluster
         self.entries: dict[str, Doc] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.aws_auth = aws_auth.EMPTY
+        self._aws_auth_key = object_key(
+            space_of(cluster), "", "configmaps", aws_auth.NAMESPACE, aws_auth.NAME
+        )
+        self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
+        self._aws_auth_ready = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name=f"eks-access-{self.cluster['name']}")
+        name = self.cluster["name"]
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"eks-access-{name}"))
+        self._tasks.append(asyncio.create_task(self._watch_aws_auth(), name=f"eks-aws-auth-{name}"))
         await asyncio.wait_for(self._ready.wait(), timeout=30)
+        await asyncio.wait_for(self._aws_auth_ready.wait(), timeout=30)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await task
+        self._tasks.clear()
+
+    async def _watch_aws_auth(self) -> None:
+        store, key = self.records.store, self._aws_auth_key
+        while True:
+            try:
+                found = await store.get(key)
+                self._set_aws_auth(decode_object(found) if found is not None else None)
+                self._aws_auth_ready.set()
+                revision = found.mod_revision if found is not None else await store.revision()
+                watch = store.watch(key, start_revision=revision + 1)
+                try:
+                    async for batch in watch:
+                        for ev in batch:
+                            if ev.kv.key == key:
+                                put = ev.type is EventType.PUT
+                                self._set_aws_auth(decode_object(ev.kv) if put else None)
+                finally:
+                    await watch.close()
+            except (Compacted, StoreError) as exc:
+                log.info("aws-auth of %s re-reading after %s", self.cluster.get("name"), exc)
+                await asyncio.sleep(0.5)
+
+    def _set_aws_auth(self, configmap: Doc | None) -> None:
+        self.aws_auth = aws_auth.parse(configmap)
+        for problem in self.aws_auth.problems:
+            log.warning("aws-auth of EKS cluster %s: skipped %s", self.cluster.get("name"), problem)
+
+    def _mode(self) -> str:
+        return str((self.cluster.get("accessConfig") or {}).get("authenticationMode") or "CONFIG_MAP")
+
+    def _mapped(self, principal: str) -> aws_auth.KubeIdentity | None:
+        return self.aws_auth.lookup(principal) if self._mode() != "API" else None
+
+    def _creator_admin(self, principal: str) -> bool:
+        access = self.cluster.get("accessConfig") or {}
+        return (
+            self._mode() == "CONFIG_MAP"
+            and bool(access.get("bootstrapClusterCreatorAdminPermissions"))
+            and principal == self.cluster.get("_creator")
+        )
+
+    def knows(self, principal: str) -> bool:
+        """Whether the cluster authenticates this principal at all (else 401)."""
+        in_entries = self._mode() in model.API_MODES and principal in self.entries
+        return in_entries or self._creator_admin(principal) or self._mapped(principal) is not None
 
     async def _watch(self) -> None:
         while True:
@@ -75,22 +141,29 @@ class AccessIndex:
                 await asyncio.sleep(0.5)
 
     def username(self, principal: str) -> str:
-        entry = self.entries.get(principal)
-        return str(entry.get("username") or principal) if entry else principal
+        entry = self.entries.get(principal) if self._mode() in model.API_MODES else None
+        if entry:
+            return str(entry.get("username") or principal)
+        mapped = self._mapped(principal)
+        return mapped.username if mapped is not None else principal
+
+    def groups(self, principal: str) -> tuple[str, ...]:
+        entry = self.entries.get(principal) if self._mode() in model.API_MODES else None
+        if entry:
+            return tuple(entry.get("kubernetesGroups") or ())
+        mapped = self._mapped(principal)
+        return mapped.groups if mapped is not None else ()
 
     def grants(self, principal: str) -> list[model.Grant]:
-        access = self.cluster.get("accessConfig") or {}
-        mode = access.get("authenticationMode")
         out: list[model.Grant] = []
-        if (
-            mode == "CONFIG_MAP"
-            and access.get("bootstrapClusterCreatorAdminPermissions")
-            and principal == self.cluster.get("_creator")
-        ):
+        if self._creator_admin(principal):
             out.append(model.Grant(model.CLUSTER_ADMIN, None))
-        entry = self.entries.get(principal) if mode in model.API_MODES else None
+        entry = self.entries.get(principal) if self._mode() in model.API_MODES else None
         if entry is not None:
             out.extend(model.grant(p["policyArn"], p["accessScope"]) for p in entry["_policies"].values())
+        mapped = self._mapped(principal)
+        if mapped is not None and aws_auth.MASTERS in mapped.groups:
+            out.append(model.Grant(model.CLUSTER_ADMIN, None))
         return out
 
     def authorize(self, user: User, access: Access) -> bool:
@@ -114,4 +187,10 @@ class EksAuthenticator:
             log.info("EKS cluster %s refused a token: %s", self.cluster_name, exc)
             raise unauthorized() from None
         principal = identity.principal_arn
-        return User(self.index.username(principal), ("system:authenticated",), {"arn": principal})
+        if not self.index.knows(principal):
+            log.info(
+                "EKS cluster %s: %s has no access entry or aws-auth mapping", self.cluster_name, principal
+            )
+            raise unauthorized()
+        groups = (*self.index.groups(principal), "system:authenticated")
+        return User(self.index.username(principal), groups, {"arn": principal})
