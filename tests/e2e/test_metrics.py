@@ -166,6 +166,30 @@ def test_memory_and_cpu_show_everywhere_and_survive_a_restart(env: tuple[Stack, 
         "the held memory in the query function",
     )
     assert close_to(held[-1], HELD_MIB), held
+    # the same through the CloudWatch API (real boto3): GetMetricData on the task's memory
+    answer = plane.boto3_client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "mem",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "ECS/ContainerInsights",
+                        "MetricName": "MemoryUtilized",
+                        "Dimensions": [
+                            {"Name": "ClusterName", "Value": stack.cluster},
+                            {"Name": "TaskId", "Value": mem_id},
+                        ],
+                    },
+                    "Period": 10,
+                    "Stat": "Average",
+                },
+            }
+        ],
+        StartTime=started,
+        EndTime=time.time() + 1,
+    )
+    newest = answer["MetricDataResults"][0]["Values"][0]  # newest first
+    assert close_to(newest, HELD_MIB), answer["MetricDataResults"]
     time.sleep(6)  # a few seconds of spinning under the quota
     spin = plane.query("CpuUtilized", spin_id, "Average", time.time() - 5, period=1)
     assert spin and all(180 <= v <= 280 for v in spin[-3:]), spin  # 256 units = a quarter core

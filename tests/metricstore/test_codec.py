@@ -31,6 +31,17 @@ def test_packed_round_trip_keeps_each_columns_decimals(rows: list[tuple[float, f
             assert b == pytest.approx(a, abs=0.51 * 10**-decimals + abs(a) * 1e-12)
 
 
+_ANY = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(st.tuples(_TS, _ANY, _ANY), min_size=1, max_size=200))
+def test_float_columns_of_a_packed_chunk_are_exact(rows: list[tuple[float, float, float]]) -> None:
+    columns = [[float(r[j]) for r in rows] for j in range(3)]
+    back = codec.decode(codec.encode_packed(columns, (3, codec.FLOAT, codec.FLOAT)))
+    assert back[1:] == columns[1:]
+    assert codec.decode(codec.encode_packed(columns, (3, codec.FLOAT, codec.FLOAT)), want={2})[1] == []
+
+
 def test_packed_is_smaller_than_raw_for_steady_series() -> None:
     n = 360
     cols = [

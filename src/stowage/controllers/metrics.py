@@ -24,6 +24,7 @@ from typing import Any
 
 from stowage.controllers.ecs_index import EcsIndex
 from stowage.controllers.metrics_aggregate import ServiceState
+from stowage.controllers.metrics_custom import CustomMetrics
 from stowage.controllers.metrics_ingest import IngestConfig, Ingestor, Latest
 from stowage.controllers.metrics_meta import ContainerMeta, InstanceMeta, MetricsMeta, TaskMeta
 from stowage.controllers.metrics_query import MetricPoints, MetricQueries, MetricQuery
@@ -137,6 +138,8 @@ class Metrics:
         self.clock = clock
         self.store = MetricStore.open_in(data_dir, LAYOUTS, self.config.store, clock=clock)
         self.queries = MetricQueries(self.store, clock=clock)
+        self.custom = CustomMetrics(self.store, clock=clock)
+        """Custom metrics (CloudWatch PutMetricData), in the same store."""
         self.meta: MetricsMeta | None = None
         self.ingestor: Ingestor | None = None
         self._services: Callable[[], Iterable[ServiceState]] = list

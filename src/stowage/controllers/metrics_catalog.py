@@ -220,6 +220,11 @@ _UNITS = {
 }
 
 
+def is_aws_namespace(namespace: str) -> bool:
+    """Namespaces AWS publishes to (custom metrics may not use them: ``AWS/`` is reserved)."""
+    return namespace.startswith("AWS/") or namespace == CONTAINER_INSIGHTS
+
+
 def unit_of(metric: str) -> str:
     return _UNITS.get(metric, "None")
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from stowage.controllers import metrics_catalog as catalog
+from stowage.controllers import metrics_custom
 from stowage.controllers.metrics_catalog import Source
 from stowage.controllers.metrics_series import RAW_STEP
 from stowage.metricstore import (
@@ -62,6 +63,8 @@ class MetricQuery:
     period: int
     stat: str
     max_points: int = DEFAULT_MAX_POINTS
+    unit: str | None = None
+    """Only data published with this unit (custom metrics; an AWS metric has one unit)."""
 
 
 @dataclass(slots=True)
@@ -111,6 +114,15 @@ class MetricQueries:
     def run(self, q: MetricQuery, stat: str | float | None = None) -> MetricPoints:
         """The query on the calling thread (the reader thread, or a test or benchmark)."""
         stat = validate(q) if stat is None else stat
+        if not catalog.is_aws_namespace(q.namespace):
+            where = (q.account, q.region, q.namespace, q.metric)
+            span = (q.start, q.end, q.period)
+            times, values, unit = metrics_custom.fold(
+                self.store, where, q.dimensions, span, stat=stat, unit=q.unit
+            )
+            return MetricPoints(times, values, unit)
+        if q.unit is not None and q.unit != catalog.unit_of(q.metric):
+            return MetricPoints(unit=q.unit)
         found = catalog.resolve(self.store, (q.account, q.region), q.namespace, q.metric, q.dimensions)
         if found is None:
             return MetricPoints(unit=catalog.unit_of(q.metric))

@@ -15,7 +15,7 @@ bytes per second, utilization in percent.
 
 from __future__ import annotations
 
-from stowage.metricstore import Layout
+from stowage.metricstore import FLOAT, Layout
 
 RAW_STEP = 10.0
 
@@ -96,7 +96,11 @@ is what tasks use on them (Fargate tasks run elsewhere and count only in the ``_
 
 FAMILY = Layout("family", (*_USAGE, "tasks", "running"), (*_USAGE_DECIMALS, 0, 0), 60.0)
 
-LAYOUTS = (CONTAINER, SERVICE, CLUSTER, FAMILY)
+CUSTOM = Layout("custom", ("count", "sum", "min", "max"), (FLOAT, FLOAT, FLOAT, FLOAT), 60.0)
+"""A custom metric's points (PutMetricData, ``metrics_custom``): one statistic set per published
+value (count, sum, minimum, maximum), kept exact, in the minute tier at the published second."""
+
+LAYOUTS = (CONTAINER, SERVICE, CLUSTER, FAMILY, CUSTOM)
 
 
 def task_group(account: str, region: str, cluster: str, task_id: str) -> str:

@@ -3,7 +3,7 @@ SQLite file (``metrics.db``), raw and minute tiers, compaction, retention and a 
 Knows nothing of ECS: the controllers decide what the series are. Imports only the standard
 library and ``orjson``."""
 
-from stowage.metricstore.codec import ChunkError, Columns
+from stowage.metricstore.codec import FLOAT, ChunkError, Columns
 from stowage.metricstore.layout import MINUTE, MINUTE_S, RAW, Layout, rollup_column
 from stowage.metricstore.maintenance import PassResult
 from stowage.metricstore.statistics import StatisticError, StatSet, new_statset, parse_statistic, percentile
@@ -11,6 +11,7 @@ from stowage.metricstore.store import DB_FILE, MetricStore, MetricStoreClosed, S
 
 __all__ = [
     "DB_FILE",
+    "FLOAT",
     "MINUTE",
     "MINUTE_S",
     "RAW",

@@ -10,7 +10,9 @@ column. Two codecs, named in the header so any chunk decodes on its own:
   timestamp to the millisecond, bytes to the byte, CPU to the micro-core), delta-encoded, its
   int64 bytes shuffled (all first bytes, then all second bytes, ...) and the whole compressed
   with zlib. Small deltas leave most shuffled bytes zero, which zlib squeezes to well under a
-  byte per value. Compaction rewrites an hour of RAW chunks as one PACKED chunk.
+  byte per value. Compaction rewrites an hour of RAW chunks as one PACKED chunk. A column whose
+  decimals are ``FLOAT`` (custom metrics: any double, 1e-108 to 1e108) is kept exact instead:
+  its float64 bytes shuffled, no quantization or deltas.
 
 Header (little-endian): magic ``b"M"``, codec (u8), width (u8), n (u32), then for PACKED one
 signed byte of decimals per column.
@@ -32,6 +34,9 @@ _MAGIC = 0x4D
 _HEAD = struct.Struct("<BBBI")
 _WIDTH = 8
 _LITTLE = sys.byteorder == "little"
+
+FLOAT = -128
+"""A column's "decimals" meaning: keep the exact float64 (no quantization)."""
 
 Columns = list[list[float]]
 """``columns[0]`` are timestamps (epoch seconds), ``columns[i]`` the i-th field's values."""
@@ -81,6 +86,9 @@ def encode_packed(columns: Columns, decimals: Sequence[int], level: int = 6) -> 
     n = len(columns[0]) if columns else 0
     parts: list[bytes] = []
     for col, dec in zip(columns, decimals, strict=True):
+        if dec == FLOAT:
+            parts.append(_shuffle(_le(array.array("d", col))))
+            continue
         scale = 10.0**dec
         q = list(map(round, map(scale.__mul__, col)))
         deltas = array.array("q", q[:1])
@@ -121,6 +129,9 @@ def decode(blob: bytes, want: Collection[int] | None = None) -> Columns:
         for j, dec in enumerate(decimals):
             if want is not None and j != 0 and j not in want:
                 out.append([])
+                continue
+            if dec == FLOAT:
+                out.append(_from_le("d", _unshuffle(body[j * size : (j + 1) * size], n)).tolist())
                 continue
             q = _from_le("q", _unshuffle(body[j * size : (j + 1) * size], n))
             inv = 10.0**-dec
