@@ -46,13 +46,15 @@ import os
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
-from stowage.api.aws import rest
-from stowage.api.aws.catalog import Catalog, Operation, ServiceInfo, build_catalog
+from stowage.api.aws import cbor, query, rest
+from stowage.api.aws.catalog import CBOR, JSON, QUERY, Catalog, Operation, ServiceInfo, build_catalog
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import (
     AwsError,
@@ -62,6 +64,7 @@ from stowage.api.aws.errors import (
     unknown_operation,
     unrecognized_client,
 )
+from stowage.api.aws.serialize import Serializer
 from stowage.api.aws.service import AwsService
 from stowage.api.aws.shapes import ConstraintErrors, TypeMismatch
 from stowage.api.aws.sigv4 import SigV4Verifier, check_request_time, parse_authorization
@@ -116,6 +119,10 @@ class AwsApi:
         self._ctype = {
             info.content_type: info.content_type.encode() for info in self.catalog.services.values()
         }
+        self._cbor = any(CBOR in info.protocols for info in self.catalog.services.values())
+        # The X-Amz-Target table: the operations of the services that speak AWS JSON.
+        self._json_ops = {t: op for t, op in self.catalog.operations.items() if JSON in op.service.protocols}
+        self._query = any(QUERY in info.protocols for info in self.catalog.query_services.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -124,15 +131,29 @@ class AwsApi:
         if scope["type"] != "http":
             return
         request_id = _request_id()
-        if not self.rest.empty and _is_rest(scope):
-            await self._call_rest(scope, receive, send, request_id)
-            return
+        if scope["path"] != "/":
+            if self._cbor and (target := _cbor_target(scope["path"])) is not None:
+                await self._call_cbor(target, scope, receive, send, request_id)
+                return
+            if not self.rest.empty and _is_rest(scope):
+                await self._call_rest(scope, receive, send, request_id)
+                return
         content_type = _DEFAULT_CONTENT_TYPE
+        service: ServiceInfo | None = None
         try:
             op = self._route(scope)
-            content_type = op.service.content_type
+            if op is None:
+                await self._call_query(scope, receive, send, request_id)
+                return
+            service = op.service
+            content_type = service.content_type
             status, body = await self._serve(op, scope, receive, request_id)
         except AwsError as err:
+            if service is None:
+                service = self._service_of_target(scope)
+            if service is not None and service.query_errors is not None:
+                await self._send_query_compatible_json(send, err, service, request_id)
+                return
             status, body = err.status, _error_body(err)
         except _Disconnected:
             return
@@ -148,6 +169,150 @@ class AwsApi:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _service_of_target(self, scope: Scope) -> ServiceInfo | None:
+        """The service an X-Amz-Target names, even when its operation is unknown."""
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                return self.catalog.services.get(value.decode("latin-1").partition(".")[0])
+        return None
+
+    async def _send_query_compatible_json(
+        self, send: Send, err: AwsError, service: ServiceInfo, request_id: str
+    ) -> None:
+        """A JSON error of an ``awsQueryCompatible`` service: shape name, query code header."""
+        assert service.query_errors is not None
+        form = service.query_errors.resolve(err)
+        body = orjson.dumps({"__type": form.shape, "message": err.message})
+        headers = [
+            (b"content-type", service.content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"x-amzn-query-error", form.header.encode()),
+        ]
+        await send({"type": "http.response.start", "status": form.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _call_cbor(
+        self, target: tuple[str, str], scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None:
+        """Smithy RPC v2 CBOR: ``POST [prefix]/service/<Service>/operation/<Operation>``."""
+        service = self.catalog.services.get(target[0])
+        headers = [(b"smithy-protocol", cbor.PROTOCOL.encode()), (b"x-amzn-requestid", request_id.encode())]
+        try:
+            op = self._route_cbor(scope, service, target)
+            status, body = await self._serve_cbor(op, scope, receive, request_id)
+            if op.has_output:
+                headers.append((b"content-type", cbor.CONTENT_TYPE.encode()))
+        except AwsError as err:
+            status, type_name = err.status, err.code
+            if service is not None and service.query_errors is not None:
+                form = service.query_errors.resolve(err)
+                status, type_name = form.status, form.shape
+                headers.append((b"x-amzn-query-error", form.header.encode()))
+            if service is not None:
+                type_name = f"{service.shape_namespace}#{type_name}"
+            body = cbor.error_body(err, type_name)
+            headers.append((b"content-type", cbor.CONTENT_TYPE.encode()))
+        except _Disconnected:
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _call_query(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """The AWS query protocol: form pairs in, XML out (``query``)."""
+        service = self._query_service(None)  # for errors before the Version is read
+        try:
+            now = self._clock()
+            headers = _header_map(scope["headers"])
+            body = await self._read_body(headers, receive)
+            # Inflated before SigV4 here (bounded like any body): the action, hence the service
+            # whose signing name the signature must carry, is inside.
+            text = body if scope["method"] == "POST" else scope.get("query_string", b"")
+            if scope["method"] == "POST" and "content-encoding" in headers:
+                text = self._decompressed(headers["content-encoding"], body)
+            pairs = _form_pairs(text)
+            version, action = pairs.get("Version"), pairs.get("Action")
+            service = self._query_service(version) if version else service
+            if not action:
+                raise AwsError("MissingAction", "The request must contain the parameter Action.")
+            op = self.catalog.query_actions.get((service.api_version, action)) if service else None
+            if op is None or op.query is None:
+                raise unknown_operation(f"The action {action} is not valid for this web service.")
+            credential, region = await self._authenticate(op.service, scope, headers, body, now)
+            try:
+                data = op.query.decode(pairs)
+            except TypeMismatch as exc:
+                raise AwsError("SerializationException", str(exc)) from None
+            params = _validate(op, data)
+            result = await _invoke(op, params, _context(credential, region, request_id, now))
+            xml = ""
+            if op.query.write is not None:
+                if op.serialize is not None:
+                    result = _serialized(op, op.serialize, result, request_id)
+                xml = op.query.write(result or {})
+            status, out = 200, query.response(op.name, op.service.xml_namespace, xml, request_id)
+        except AwsError as err:
+            status, out = _query_error(err, service, request_id)
+        except _Disconnected:
+            return
+        headers_out = [
+            (b"content-type", query.XML_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(out)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
+        await send({"type": "http.response.body", "body": out})
+
+    def _query_service(self, version: str | None) -> ServiceInfo | None:
+        """The query service a ``Version`` names; without one, the only query service, if one."""
+        if version:
+            return self.catalog.query_services.get(version)
+        services = self.catalog.query_services
+        return next(iter(services.values())) if len(services) == 1 else None
+
+    def _route_cbor(self, scope: Scope, service: ServiceInfo | None, target: tuple[str, str]) -> Operation:
+        """The operation of an RPC v2 CBOR request, or the error its method, path or headers earn."""
+        method = scope["method"]
+        if method != "POST":
+            raise AwsError(
+                "UnknownOperationException", f"No operation is served at {method} {scope['path']}", 404
+            )
+        op = self.catalog.operations.get(f"{target[0]}.{target[1]}")
+        if service is None or CBOR not in service.protocols or op is None:
+            raise AwsError("UnknownOperationException", f"Unknown operation {target[0]}.{target[1]}", 404)
+        protocol = content_type = None
+        for name, value in scope["headers"]:
+            if name == b"smithy-protocol":
+                protocol = value.decode("latin-1").strip()
+            elif name == b"content-type":
+                content_type = value.decode("latin-1").partition(";")[0].strip()
+            elif name in (b"x-amz-target", b"x-amzn-target"):
+                # The protocol forbids them: a request must not be routable two ways.
+                raise unknown_operation("X-Amz-Target is not allowed in an RPC v2 CBOR request")
+        if protocol != cbor.PROTOCOL:
+            raise unknown_operation(f"Missing or unsupported smithy-protocol header; use {cbor.PROTOCOL}")
+        if content_type is not None and content_type != cbor.CONTENT_TYPE:
+            raise unknown_operation(f"Unsupported Content-Type {content_type}; use {cbor.CONTENT_TYPE}")
+        return op
+
+    async def _serve_cbor(
+        self, op: Operation, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[int, bytes]:
+        now = self._clock()
+        headers = _header_map(scope["headers"])
+        body = await self._read_body(headers, receive)
+        credential, region = await self._authenticate(op.service, scope, headers, body, now)
+        if "content-encoding" in headers:
+            body = self._decompressed(headers["content-encoding"], body)
+        params = _validate(op, cbor.decode(body))
+        result = await _invoke(op, params, _context(credential, region, request_id, now))
+        if not op.has_output:
+            return 200, b""
+        if op.serialize_cbor is not None:
+            result = _serialized(op, op.serialize_cbor, result, request_id)
+        return 200, cbor.encode(result or {})
 
     async def _call_rest(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         headers = [(b"x-amzn-requestid", request_id.encode())]
@@ -177,6 +342,8 @@ class AwsApi:
         headers = _header_map(scope["headers"])
         body = await self._read_body(headers, receive)
         credential, region = await self._authenticate(op.service, scope, headers, body, now)
+        if "content-encoding" in headers:
+            body = self._decompressed(headers["content-encoding"], body)
         try:
             data = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as exc:
@@ -214,9 +381,12 @@ class AwsApi:
             result = op.serialize(result or {})
         return op.status, orjson.dumps(result or {})
 
-    def _route(self, scope: Scope) -> Operation:
+    def _route(self, scope: Scope) -> Operation | None:
+        """The operation an AWS JSON request names; ``None`` for a query-protocol request."""
         method, path = scope["method"], scope["path"]
         if method != "POST" or path != "/":
+            if self._query and method == "GET" and path == "/" and scope.get("query_string"):
+                return None
             raise AwsError("UnknownOperationException", f"No operation is served at {method} {path}", 404)
         headers = scope["headers"]
         target = content_type = None
@@ -226,8 +396,10 @@ class AwsApi:
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
         if target is None:
+            if self._query and (content_type or "").partition(";")[0].strip() == query.FORM_CONTENT_TYPE:
+                return None
             raise unknown_operation("Missing X-Amz-Target header")
-        op = self.catalog.operations.get(target)
+        op = self._json_ops.get(target)
         if op is None:
             raise unknown_operation(f"Unknown operation {target}")
         if content_type is not None and content_type.partition(";")[0].strip() != op.service.content_type:
@@ -241,7 +413,11 @@ class AwsApi:
         headers = _header_map(scope["headers"])
         body = await self._read_body(headers, receive)
         credential, region = await self._authenticate(op.service, scope, headers, body, now)
+        if "content-encoding" in headers:
+            body = self._decompressed(headers["content-encoding"], body)
         params = _parse(op, body)
+        # The handler call is inlined here rather than going through _invoke: this is the hot
+        # path (ECS, Logs), and an extra coroutine per request shows in bench/aws_protocol.py.
         ctx = RequestContext(
             account_id=credential.account_id,
             region=region,
@@ -289,6 +465,25 @@ class AwsApi:
         )
         return credential, auth.region
 
+    def _decompressed(self, encoding: str, body: bytes) -> bytes:
+        """A gzip body (botocore compresses PutMetricData bodies over 10 KiB) after SigV4 has
+        checked it as sent; the inflated size is held to the same limit as a plain body."""
+        coding = encoding.strip().lower()
+        if coding in ("", "identity"):
+            return body
+        if coding != "gzip":
+            raise AwsError("SerializationException", f"Unsupported Content-Encoding {encoding}")
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            data = inflater.decompress(body, self._max_body + 1)
+        except zlib.error as exc:
+            raise AwsError("SerializationException", f"Malformed gzip request body: {exc}") from None
+        if len(data) > self._max_body:
+            raise request_too_large(self._max_body)
+        if not inflater.eof:
+            raise AwsError("SerializationException", "Malformed gzip request body: truncated")
+        return data
+
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max_body:
@@ -316,6 +511,70 @@ class AwsApi:
                 return b"".join(chunks)
 
 
+def _context(credential: Credential, region: str, request_id: str, now: float) -> RequestContext:
+    return RequestContext(
+        account_id=credential.account_id,
+        region=region,
+        request_id=request_id,
+        access_key_id=credential.access_key_id,
+        principal_arn=credential.principal_arn,
+        now=now,
+    )
+
+
+async def _invoke(op: Operation, params: dict[str, Any], ctx: RequestContext) -> Any:
+    """The handler's result; an exception other than ``AwsError`` is logged and becomes a 500."""
+    try:
+        return await op.handler(ctx, params)
+    except AwsError:
+        raise
+    except Exception:
+        log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, ctx.request_id)
+        raise server_error() from None
+
+
+def _serialized(op: Operation, serialize: Serializer, result: Any, request_id: str) -> Any:
+    """The handler's result in its output shape; a result the shape refuses is a logged 500."""
+    try:
+        return serialize(result or {})
+    except Exception:
+        log.exception("%s.%s: bad output (request %s)", op.service.service_name, op.name, request_id)
+        raise server_error() from None
+
+
+def _form_pairs(text: bytes) -> dict[str, str]:
+    """Form-encoded pairs (the last of repeated names wins), or SerializationException."""
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AwsError("SerializationException", "The request body is not valid UTF-8") from None
+    return dict(parse_qsl(decoded, keep_blank_values=True))
+
+
+def _query_error(err: AwsError, service: ServiceInfo | None, request_id: str) -> tuple[int, bytes]:
+    """An ``<ErrorResponse>`` with the query code; authentication failures are 403 here."""
+    status, code, sender = err.status, err.code, err.status < 500
+    if service is not None and service.query_errors is not None:
+        form = service.query_errors.resolve(err)
+        status, code, sender = form.status, form.query_code, form.sender
+    if err.code in query.AUTH_CODES:
+        status = 403
+    namespace = service.xml_namespace if service is not None else ""
+    return status, query.error_response(namespace, code, err.message, sender, request_id)
+
+
+def _cbor_target(path: str) -> tuple[str, str] | None:
+    """(service, operation) from ``[prefix]/service/<Service>/operation/<Operation>``, else None.
+
+    Only the last four segments route; the service may also be written as its absolute shape
+    id with ``.`` for ``#`` (``com.amazonaws.cloudwatch.GraniteServiceVersion20100801``).
+    """
+    parts = path.rsplit("/", 4)
+    if len(parts) != 5 or parts[1] != "service" or parts[3] != "operation" or not parts[4]:
+        return None
+    return parts[2].rpartition(".")[2], parts[4]
+
+
 def _is_rest(scope: Scope) -> bool:
     """No ``X-Amz-Target`` and not ``POST /``: a REST-JSON request."""
     if scope["method"] == "POST" and scope["path"] == "/":
@@ -331,6 +590,11 @@ def _parse(op: Operation, body: bytes) -> dict[str, Any]:
         raise AwsError("SerializationException", f"Malformed JSON request body: {exc}") from None
     if not isinstance(data, dict):
         raise AwsError("SerializationException", "Start of structure or map expected for the request body")
+    return _validate(op, data)
+
+
+def _validate(op: Operation, data: dict[str, Any]) -> dict[str, Any]:
+    """A decoded body → validated params, or SerializationException / the validation error."""
     if op.validate is None:
         return {}
     try:

@@ -7,6 +7,10 @@ dict comprehension per structure. With ``strict=True`` (the app turns it on when
 ``STOWAGE_STRICT_SHAPES=1``, as tests do) an output member the model does not know, or a value
 of the wrong type, raises ``OutputShapeError`` instead, so handler mistakes surface in tests
 rather than as silently missing fields.
+
+``wire="cbor"`` compiles the same shapes for Smithy RPC v2 CBOR answers instead: timestamps
+become CBOR tag 1 (epoch seconds), blobs stay bytes (CBOR byte strings), and float/double
+members are always floats (Smithy clients read a CBOR integer there as a type error).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
+from cbor2 import CBORTag
 
 Serializer = Callable[[Any], Any]
+Wire = Literal["json", "cbor"]
 
 
 class OutputShapeError(Exception):
@@ -28,8 +34,9 @@ class OutputShapeError(Exception):
 class OutputCompiler:
     """Compiles output shapes into serializers; ``None`` from ``compile`` means "pass through"."""
 
-    def __init__(self, *, strict: bool) -> None:
+    def __init__(self, *, strict: bool, wire: Wire = "json") -> None:
         self.strict = strict
+        self.wire = wire
         self._done: dict[str, Serializer | None] = {}
 
     def compile(self, shape: Shape) -> Serializer | None:
@@ -70,9 +77,13 @@ class OutputCompiler:
                 return None
             return _map_out(shape.name, value, strict)
         if t == "timestamp":
+            if self.wire == "cbor":
+                return _timestamp_cbor(shape.name)
             return _timestamp_out(shape.name, shape.serialization.get("timestampFormat", "unixTimestamp"))
         if t == "blob":
-            return _blob_out
+            return _blob_cbor if self.wire == "cbor" else _blob_out
+        if self.wire == "cbor" and t in ("double", "float"):
+            return _float_cbor(shape.name)
         if not strict:
             return None
         return _scalar_check(shape.name, _SCALAR_TYPES[t])
@@ -150,7 +161,7 @@ def _map_out(shape_name: str, value_fn: Serializer | None, strict: bool) -> Seri
     return serialize
 
 
-def _timestamp_out(shape_name: str, fmt: str) -> Serializer:
+def _epoch(shape_name: str) -> Serializer:
     def epoch(value: Any) -> float:
         if isinstance(value, datetime):
             if value.tzinfo is None:
@@ -160,6 +171,11 @@ def _timestamp_out(shape_name: str, fmt: str) -> Serializer:
             return float(value)
         raise OutputShapeError(f"{shape_name}: {type(value).__name__} is not a timestamp")
 
+    return epoch
+
+
+def _timestamp_out(shape_name: str, fmt: str) -> Serializer:
+    epoch = _epoch(shape_name)
     if fmt == "iso8601":
         return lambda v: datetime.fromtimestamp(epoch(v), UTC).isoformat().replace("+00:00", "Z")
     return epoch
@@ -171,3 +187,26 @@ def _blob_out(value: Any) -> str:
     if not isinstance(value, bytes | bytearray):
         raise OutputShapeError(f"{type(value).__name__} is not a blob")
     return base64.b64encode(value).decode()
+
+
+def _timestamp_cbor(shape_name: str) -> Serializer:
+    # RPC v2 CBOR ignores timestampFormat: always tag 1 over epoch seconds.
+    epoch = _epoch(shape_name)
+    return lambda value: CBORTag(1, epoch(value))
+
+
+def _blob_cbor(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if not isinstance(value, bytes | bytearray):
+        raise OutputShapeError(f"{type(value).__name__} is not a blob")
+    return bytes(value)
+
+
+def _float_cbor(shape_name: str) -> Serializer:
+    def to_float(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise OutputShapeError(f"{shape_name}: {type(value).__name__} {value!r} is not a number")
+        return float(value)
+
+    return to_float

@@ -17,6 +17,10 @@ checks with no model lookups. Behaviour follows the AWS JSON services (Coral):
 
 Validated params come out as plain dicts/lists, with timestamps as float epoch seconds and blobs
 as bytes. The output side is ``serialize``.
+
+The same validators check CBOR bodies (``cbor`` decodes them): there a blob arrives as a byte
+string (taken as is, where JSON sends base64 text) and a tag-1 timestamp already as epoch
+seconds, so nothing else differs between the protocols.
 """
 
 from __future__ import annotations
@@ -92,7 +96,11 @@ def _kind(value: Any) -> str:
         return "Start of list"
     if isinstance(value, dict):
         return "Start of structure or map"
-    return "null"
+    if value is None:
+        return "null"
+    if isinstance(value, bytes):
+        return "Byte string"  # CBOR only: JSON has no byte strings
+    return type(value).__name__
 
 
 def _mismatch(value: Any, expected: str) -> TypeMismatch:
@@ -334,6 +342,8 @@ def _timestamp_in(value: Any) -> float:
 
 
 def _blob_in(value: Any) -> bytes:
+    if type(value) is bytes:
+        return value  # a CBOR byte string
     if type(value) is not str:
         raise _mismatch(value, "Blob")
     try:
