@@ -261,6 +261,16 @@ def service_deployment_doc(doc: Doc, arn: str, target_rev_arn: str, sources: lis
     }
 
 
+def set_desired_count(doc: Doc, count: int) -> None:
+    """What UpdateService's ``desiredCount`` (and Application Auto Scaling) does to a service
+    record: the service's and its PRIMARY deployment's desired count change; the controller
+    starts or stops tasks and records "has started/stopped N tasks" itself."""
+    doc["desiredCount"] = count
+    for d in doc.get("deployments", []):
+        if d["status"] == PRIMARY:
+            d["desiredCount"] = count
+
+
 def primary(doc: Mapping[str, Any]) -> Doc | None:
     for dep in doc.get("deployments") or []:
         if dep.get("status") == PRIMARY:

@@ -213,10 +213,7 @@ async def update_service(plane: TaskPlane, ctx: RequestContext, params: Params) 
                 raise errors.invalid_parameter(
                     "The desiredCount of a DAEMON service is set by the scheduler."
                 )
-            doc["desiredCount"] = params["desiredCount"]
-            for d in doc.get("deployments", []):
-                if d["status"] == model.PRIMARY:
-                    d["desiredCount"] = params["desiredCount"]
+            model.set_desired_count(doc, params["desiredCount"])
         if td is not None:
             doc["taskDefinition"] = td["taskDefinitionArn"]
         if params.get("launchType"):

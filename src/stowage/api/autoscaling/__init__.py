@@ -1,0 +1,1 @@
+"""Application Auto Scaling (botocore model ``application-autoscaling``) for ECS services."""
