@@ -5,6 +5,7 @@ two clusters never see each other's objects; a deleted cluster's objects are gon
 from __future__ import annotations
 
 import json
+import time
 
 from tests.api.eks.support import ROLE, EksEnv, unique
 
@@ -16,6 +17,13 @@ metadata:
 data:
   colour: {colour}
 """
+HPA = json.dumps({
+    "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+    "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "maxReplicas": 3,
+    },
+})  # fmt: skip
 
 
 def _create(env: EksEnv, name: str) -> None:
@@ -46,6 +54,14 @@ def test_update_kubeconfig_then_plain_kubectl(env: EksEnv) -> None:
     assert got["data"] == {"colour": "blue"}
     svc = json.loads(env.kubectl(kubeconfig, "get", "svc", "kubernetes", "-o", "json").stdout)
     assert svc["spec"]["clusterIP"] == "10.100.0.1"  # the cluster's own serviceIpv4Cidr
+    # metrics.k8s.io answers (kubectl top), and the cluster runs HorizontalPodAutoscalers
+    top = env.kubectl(kubeconfig, "top", "pods", check=False)
+    assert top.returncode == 0 and "No resources found" in top.stderr, top.stderr
+    env.kubectl(kubeconfig, "apply", "-f", "-", input=HPA)
+    deadline = time.monotonic() + 30
+    while "FailedGetScale" not in env.kubectl(kubeconfig, "get", "hpa", "web", "-o", "json").stdout:
+        assert time.monotonic() < deadline, "the cluster's HPA controller did not report its missing target"
+        time.sleep(0.2)
 
     env.aws("eks", "delete-cluster", "--name", name)
     env.aws("eks", "wait", "cluster-deleted", "--name", name)

@@ -81,8 +81,8 @@ class ObjectWriter:
             if current is None or await self.objects.delete(key, current.revision) is not None:
                 return
 
-    async def event(self, involved: Obj, ev: EventSpec) -> None:
-        """A core/v1 Event about ``involved`` (a Pod or Node as stored)."""
+    async def event(self, involved: Obj, ev: EventSpec) -> str:
+        """A core/v1 Event about ``involved`` (a Pod or Node as stored); its key."""
         meta = involved.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
         name = f"{meta.get('name')}.{secrets.token_hex(8)}"
@@ -92,7 +92,7 @@ class ObjectWriter:
             "namespace": str(meta.get("namespace") or ""),
             "name": meta.get("name"),
             "uid": meta.get("uid"),
-            "apiVersion": "v1",
+            "apiVersion": involved.get("apiVersion", "v1"),
             "resourceVersion": meta.get("resourceVersion"),
         }
         if ev.field_path:
@@ -118,4 +118,6 @@ class ObjectWriter:
             "reportingComponent": ev.component,
             "reportingInstance": ev.host,
         }  # fmt: skip
-        await self.objects.create(self.key("events", namespace, name), body)
+        key = self.key("events", namespace, name)
+        await self.objects.create(key, body)
+        return key
