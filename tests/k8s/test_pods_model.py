@@ -145,8 +145,9 @@ def test_failed_scheduling_message() -> None:
         ("arn:2", "RESOURCE:CPU"),
         ("arn:3", "MemberOf placement constraint unsatisfied."),
     ]
+    # upstream sorts the "<count> <reason>" strings (FitError.Error)
     assert unschedulable_message(fails, 3) == (
-        "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector."
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
     )
     assert unschedulable_message([], 0) == "no nodes available to schedule pods"
 

@@ -7,11 +7,13 @@ change, so a node joining or leaving re-syncs its group). One sync:
 - DELETING: the group's nodes are released (force-deregistered, as EKS terminates a group's
   instances: their agents are refused from then on and their tasks stop), then the record goes;
 - UPDATING: the InProgress config updates of the group are applied (labels, taints, scaling);
-- the group's labels are written as attributes of its instances (so every node carries them;
-  labels removed from the group are removed from the nodes);
+- the group's labels and taints are written as attributes of its instances (so every node
+  carries them: ``model/eks/nodegroups.node_taint_attributes``; labels and taints removed from
+  the group are removed from the nodes);
 - the status follows ``model/eks/nodegroups.status_for`` (joined vs ``desiredSize``).
 
-**Fargate profiles**: CREATING becomes ACTIVE, DELETING is removed.
+**Fargate profiles**: CREATING becomes ACTIVE; DELETING has its pods deleted (as EKS does:
+``release_profile``), then is removed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ log = logging.getLogger("stowage.controllers.eks")
 class NodeReleaser(Protocol):
     async def release(self, account: str, region: str, ecs_cluster: str, instance_ids: list[str]) -> None:
         """Take these instances out of service (a deleted node group's nodes)."""
+
+    async def release_profile(self, account: str, region: str, cluster: str, profile: str) -> bool:
+        """Delete the pods running under a Fargate profile being deleted; False: call again."""
 
 
 def _attributes(doc: Doc) -> dict[str, str]:
@@ -97,6 +102,11 @@ class EksChildren:
             return
         status = rec.doc.get("status")
         if status == profile_model.DELETING:
+            account, region, _family, cluster, name = keys.parse(key) or ("", "", "", "", "")
+            if not await self.releaser.release_profile(account, region, cluster, name):
+                if self.queue is not None:
+                    self.queue.add(key)  # a pod changed under us: again
+                return
             await self.records.store.txn([Compare.mod_revision(key, rec.mod_revision)], [Delete(key)])
         elif status == profile_model.CREATING:
             await self._write(rec, {**rec.doc, "status": profile_model.ACTIVE})
@@ -155,8 +165,9 @@ class EksChildren:
     async def _apply_labels(
         self, account: str, region: str, cluster: str, doc: Doc, members: list[Record]
     ) -> list[str]:
-        """Each member's attributes carry the group's labels; returns the label names applied."""
-        want = model.node_labels(doc)
+        """Each member's attributes carry the group's labels and taints; returns the attribute
+        names applied."""
+        want = {**model.node_labels(doc), **model.node_taint_attributes(doc)}
         drop = set(doc.get("_applied") or []) - set(want)
         instances = InstanceRecords(self.records)
         for member in members:

@@ -18,7 +18,7 @@ randomly, services spread across availability zones and then instances.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stowage.model.tasks import Needs
@@ -96,3 +96,10 @@ class PlacementRequest:
     subnets: Sequence[str] = ()
     """An awsvpc task's subnets: an instance that says which subnet it is in
     (``ecs.subnet-id``) must be in one of them (ECS: LOCATION)."""
+    excluded: Mapping[str, str] = field(default_factory=dict)
+    """Instances (by container instance id) that may not take a copy, each with the reason to
+    report: a caller's own filter on grounds the model does not hold (the Kubernetes API: the
+    nodes whose taints a pod does not tolerate, cordoned nodes)."""
+    avoid: frozenset[str] = frozenset()
+    """Instances (by container instance id) to rank after every other feasible one (the
+    Kubernetes API: nodes with a PreferNoSchedule taint the pod does not tolerate)."""

@@ -12,6 +12,9 @@ ones left tied. Every strategy becomes one component of a lexicographic key (sma
 - ``random``: a rank drawn from the injected source (drawn again for the instance that just
   took a copy, so every copy is its own draw); then registration order breaks ties.
 
+A request's ``avoid`` instances rank after all others before any strategy applies (a leading
+key component): they take copies only when nothing else fits.
+
 Attribute spreads depend on an instance only through its value, so candidates are grouped into
 *cells* (one per combination of spread values). Inside a cell the attribute components are
 equal, so a heap ordered by the per-instance components gives the cell's best; the plan's best
@@ -69,18 +72,19 @@ class _Work:
     mine: int
     placed: int = 0
     rank: float = 0.0
+    avoided: float = 0.0
     cell: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class _Strategy:
     kind: str
-    """binpack-cpu, binpack-memory, spread-instance, spread-attribute, random"""
+    """binpack-cpu, binpack-memory, spread-instance, spread-attribute, random, avoid"""
     attribute: str = ""
 
 
 def strategies(request: pm.PlacementRequest) -> list[_Strategy]:
-    out: list[_Strategy] = []
+    out: list[_Strategy] = [_Strategy("avoid")] if request.avoid else []
     for item in request.strategy or pm.RUN_TASK_DEFAULT_STRATEGY:
         kind, field = item.get("type"), str(item.get("field") or "")
         if kind == "binpack":
@@ -122,7 +126,7 @@ class _Source:
         self.mode = "probe"
         self.walk: list[tuple[int, int]] | None = None
         self.cursor = 0
-        first = planner.order[0]
+        first = next(s for s in planner.order if s.kind != "avoid")
         if size <= SCAN_FACTOR * want:
             self.mode = "scan"
         elif first.kind in ("binpack-cpu", "binpack-memory"):
@@ -229,6 +233,8 @@ class _Planner:
         if not self._fits(w):
             return False
         w.rank = self.rng.random()
+        if inst.instance_id in self.request.avoid:
+            w.avoided = 1.0
         self.work[n] = w
         self._push(w)
         return True
@@ -346,4 +352,5 @@ _PARTS: dict[str, Callable[[_Work], float]] = {
     "binpack-memory": lambda w: w.memory,
     "spread-instance": lambda w: w.mine,
     "random": lambda w: w.rank,
+    "avoid": lambda w: w.avoided,
 }

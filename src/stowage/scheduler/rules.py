@@ -14,7 +14,10 @@ an instance registered through the bare API with no capability attribute (a hand
 the tests' fake agent) is treated as "capabilities unknown" rather than as capable of nothing.
 Any other required attribute is always matched (name, and value when one is given).
 
-The failure reason order, per instance: ``AGENT``, ``ATTRIBUTE``, distinctInstance, memberOf,
+A request's ``excluded`` instances are a static check too (first among them: the caller's
+reason is reported as given).
+
+The failure reason order, per instance: ``AGENT``, excluded, ``ATTRIBUTE``, distinctInstance, memberOf,
 ``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``, ``RESOURCE:PORTS_UDP``.
 """
 
@@ -71,14 +74,16 @@ class Rules:
             for a in request.requires_attributes
         )
         self.subnets = frozenset(request.subnets)
+        self.excluded = dict(request.excluded)
         self.signature = (
             self.launch_type,
             tuple(self.required),
             tuple(t for t, _ in static),
             tuple(sorted(self.subnets)),
+            tuple(sorted(self.excluded.items())),
         )
         """Identifies the static filter, to memoise it on a snapshot."""
-        self.filters = bool(self.required or self.static_exprs or self.subnets)
+        self.filters = bool(self.required or self.static_exprs or self.subnets or self.excluded)
         """Whether the static checks are more than the launch type."""
 
     # -- static ------------------------------------------------------------------------------
@@ -86,6 +91,10 @@ class Rules:
         return inst.launch_type == self.launch_type and self.static_reason(inst) is None
 
     def static_reason(self, inst: Instance) -> str | None:
+        if self.excluded:
+            excluded = self.excluded.get(inst.instance_id)
+            if excluded is not None:
+                return excluded
         if self.required and not self._has_attributes(inst):
             return pm.ATTRIBUTE
         if self.subnets and inst.attributes.get(pm.SUBNET_ATTRIBUTE) not in (None, *self.subnets):
@@ -145,6 +154,8 @@ class Rules:
         """The full check for the failure report (None: one more copy would fit)."""
         if not inst.connected:
             return pm.AGENT
+        if inst.instance_id in self.excluded:
+            return self.excluded[inst.instance_id]
         if self.required and not self._has_attributes(inst):
             return pm.ATTRIBUTE
         mine = inst.groups.get(self.group, 0) + placed

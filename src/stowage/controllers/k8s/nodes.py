@@ -1,5 +1,6 @@
 """Node sync: one Node object per container instance of the backing ECS cluster, kept equal to
-``model/k8s/nodes.node_object`` of the instance record. Instances come from the task index's
+``model/k8s/nodes.node_object`` of the instance record and the Node as stored (what users set
+on it stays). Instances come from the task index's
 change feed (no store watch of its own); a deregistered (INACTIVE) or deleted instance loses
 its Node. Level-triggered: ``sync(key)`` recomputes one node from the index as it is now."""
 
@@ -10,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from stowage.controllers.ecs_index import EcsIndex
-from stowage.controllers.k8s.objects import ObjectWriter
+from stowage.controllers.k8s.objects import MAX_RETRIES, ObjectWriter
 from stowage.model import container_instances as ci
+from stowage.model.k8s.meta import new_uid, rfc3339
 from stowage.model.k8s.nodes import node_name, node_object
 from stowage.resources.k8s_objects import resource_prefix
 
@@ -88,6 +90,23 @@ class NodeSync:
         name = node_name(rec.doc)
         self._names[instance_key] = name
         key = self.writer.key("nodes", "", name)
-        old = await self.writer.objects.get(key)
-        node = node_object(rec.doc, cluster=self.scope[2], old=old.obj if old else None, now=self.clock())
-        await self.writer.upsert(key, node, _same)
+        objects = self.writer.objects
+        for _ in range(MAX_RETRIES):
+            # computed from the Node as stored at each try: a user's write in between (a cordon,
+            # a taint) is merged in, never overwritten
+            old = await objects.get(key)
+            node = node_object(rec.doc, cluster=self.scope[2], old=old.obj if old else None, now=self.clock())
+            if old is None:
+                node["metadata"]["uid"] = new_uid()
+                node["metadata"].setdefault("creationTimestamp", rfc3339(self.clock()))
+                if await objects.create(key, node) is not None:
+                    return
+                continue
+            if _same(old.obj, node):
+                return
+            for member in ("uid", "creationTimestamp"):
+                if member in (old.obj.get("metadata") or {}):
+                    node["metadata"][member] = old.obj["metadata"][member]
+            if await objects.replace(key, node, old.revision) is not None:
+                return
+        raise RuntimeError(f"too many concurrent writes to {key}")

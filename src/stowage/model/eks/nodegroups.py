@@ -3,7 +3,10 @@
 A node group is a set of agents: ``stowage agent --eks-cluster NAME --nodegroup NG`` registers
 into the cluster's ECS cluster (``clusters.backing_cluster``) with the attribute
 ``eks.amazonaws.com/nodegroup=NG``. Its Kubernetes labels become attributes of those instances
-(so they are node labels, ``model/k8s/nodes``), kept in step by the node group controller.
+(so they are node labels, ``model/k8s/nodes``), kept in step by the node group controller;
+so are its taints (``node_taint_attributes``: ``stowage.io/taint/<key>`` = ``<value>:<Effect>``
+attributes, which ``model/k8s/taints`` turns into the nodes' taints, EKS's NO_SCHEDULE /
+NO_EXECUTE / PREFER_NO_SCHEDULE becoming NoSchedule / NoExecute / PreferNoSchedule).
 
 Status, from the connected ACTIVE instances of the group (``joined``) against
 ``scalingConfig.desiredSize``: CREATING until enough have joined, then ACTIVE; an ACTIVE group
@@ -16,6 +19,8 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from stowage.model.k8s.taints import taint_attributes
 
 Doc = dict[str, Any]
 
@@ -114,6 +119,20 @@ def node_labels(doc: Mapping[str, Any]) -> dict[str, str]:
         LABEL: str(doc["nodegroupName"]),
         CAPACITY_LABEL: str(doc.get("capacityType") or "ON_DEMAND"),
     }
+
+
+EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+"""EKS's taint effect names and Kubernetes' own."""
+
+
+def node_taint_attributes(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The group's taints as the instance attributes that put them on its nodes
+    (``model/k8s/taints.attribute_taints``)."""
+    return taint_attributes(
+        {"key": t["key"], "value": t.get("value") or "", "effect": EFFECTS.get(str(t.get("effect")), "")}
+        for t in doc.get("taints") or []
+        if t.get("key")
+    )
 
 
 def with_config(doc: Mapping[str, Any], change: Mapping[str, Any]) -> Doc:

@@ -10,6 +10,12 @@ that backs the Kubernetes API. Pure.
   kubernetes.io/os and /arch, node.kubernetes.io/instance-type, and every ECS attribute with a
   value that is a valid label (so ``nodeSelector`` can use custom attributes);
 - ``spec.unschedulable`` while the instance is DRAINING.
+
+What users set on a Node stays (``old``: the Node as stored): its spec (``kubectl cordon``'s
+``spec.unschedulable``, ``kubectl taint``'s ``spec.taints``), the labels and annotations they
+added. The sync owns the status, the labels it derives from the instance (remembered in the
+``ecs.stowage.io/instance-labels`` annotation, so one the instance loses goes), and the taints of
+``model/k8s/taints.managed_taints`` (remembered in ``ecs.stowage.io/managed-taints``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stowage.model.container_instances import CPU, MEMORY, resource_int
+from stowage.model.k8s import taints as tm
 from stowage.model.k8s.meta import rfc3339
 from stowage.model.k8s.pods import ARCH_TO_K8S
 from stowage.model.k8s.quantity import format_cpu, format_memory
@@ -31,6 +38,18 @@ _KEY = re.compile(
 )
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 KUBELET_VERSION = "v1.32.0-stowage"
+INSTANCE_LABELS = "ecs.stowage.io/instance-labels"
+MANAGED_TAINTS = "ecs.stowage.io/managed-taints"
+DRAIN_CORDON = "ecs.stowage.io/cordoned-while-draining"
+"""Set while the sync cordoned the node because its instance is DRAINING (so it uncordons it
+when the instance is ACTIVE again, and leaves a user's cordon alone)."""
+_OWN_ANNOTATIONS = (
+    "ecs.stowage.io/container-instance-arn",
+    "ecs.stowage.io/cluster",
+    INSTANCE_LABELS,
+    MANAGED_TAINTS,
+    DRAIN_CORDON,
+)
 
 
 def node_name(instance: Mapping[str, Any]) -> str:
@@ -112,12 +131,7 @@ def node_object(
     }}  # fmt: skip
     if isinstance(registered_at, int | float):
         meta["creationTimestamp"] = rfc3339(float(registered_at))
-    spec: Obj = {"providerID": f"stowage:///{cluster}/{name}"}
-    if instance.get("status") == "DRAINING":
-        spec["unschedulable"] = True
-        spec["taints"] = [
-            {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": when}
-        ]
+    spec = _spec(instance, meta, old or {}, cluster=cluster, custom=custom, now=now)
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -163,3 +177,51 @@ def node_object(
             },
         },
     }
+
+
+def _spec(
+    instance: Mapping[str, Any],
+    meta: Obj,
+    old: Mapping[str, Any],
+    *,
+    cluster: str,
+    custom: Sequence[Mapping[str, Any]],
+    now: float,
+) -> Obj:
+    """The Node's spec, and its labels and annotations merged with what users set on ``old``."""
+    old_meta = old.get("metadata") or {}
+    old_annotations = dict(old_meta.get("annotations") or {})
+    derived = meta["labels"]
+    was_derived = set(filter(None, str(old_annotations.get(INSTANCE_LABELS, "")).split(",")))
+    users = {
+        k: v for k, v in (old_meta.get("labels") or {}).items() if k not in was_derived and k not in derived
+    }
+    meta["labels"] = {**users, **derived}
+    annotations = {k: v for k, v in old_annotations.items() if k not in _OWN_ANNOTATIONS}
+    annotations.update(meta["annotations"])
+    annotations[INSTANCE_LABELS] = ",".join(sorted(derived))
+    spec: Obj = {k: v for k, v in (old.get("spec") or {}).items() if k not in ("providerID", "taints")}
+    spec["providerID"] = f"stowage:///{cluster}/{meta['name']}"
+    draining = instance.get("status") == "DRAINING"
+    if draining and not spec.get("unschedulable"):
+        spec["unschedulable"] = True
+        annotations[DRAIN_CORDON] = "true"
+    elif draining and old_annotations.get(DRAIN_CORDON):
+        annotations[DRAIN_CORDON] = "true"
+    elif not draining and old_annotations.get(DRAIN_CORDON):
+        spec.pop("unschedulable", None)
+    if not spec.get("unschedulable"):
+        spec.pop("unschedulable", None)
+    managed = tm.managed_taints(
+        unschedulable=bool(spec.get("unschedulable")),
+        connected=bool(instance.get("agentConnected")),
+        attributes=_attributes(instance, custom),
+    )
+    was_managed = filter(None, str(old_annotations.get(MANAGED_TAINTS, "")).split(","))
+    taints, owned = tm.merge_taints(tm.taints_of(old), managed, was_managed, now=now)
+    taints = tm.stamp_no_execute(taints, now=now)  # a user's NoExecute taint's clock starts now
+    if taints:
+        spec["taints"] = taints
+    annotations[MANAGED_TAINTS] = ",".join(owned)
+    meta["annotations"] = annotations
+    return spec
