@@ -95,7 +95,11 @@ class TaskUsage:
 
     @property
     def service(self) -> str | None:
-        return self.group[len("service:") :] if self.group.startswith("service:") else None
+        """The task's service; for a pod on EKS Fargate (group ``k8s:pod/<ns>/<name>``) the
+        pod, ``pod/<ns>/<name>``, so its usage lines name it."""
+        if self.group.startswith("service:"):
+            return self.group[len("service:") :]
+        return self.group[len("k8s:") :] if self.group.startswith("k8s:") else None
 
     def seconds_within(self, since: Decimal | None = None, until: Decimal | None = None) -> Decimal:
         """Billed seconds inside ``[since, until]`` (either bound may be open)."""

@@ -31,6 +31,7 @@ from stowage.agent.agent import Agent
 from stowage.agent.config import AgentConfig
 from stowage.agent.control import HttpControlPlane
 from stowage.client import ClientError, ControlPlaneClients
+from stowage.model.fargate import POOL_CLUSTER
 from stowage.simulation.runtime import SimulatedRuntime
 
 JSON = dict[str, Any]
@@ -123,7 +124,10 @@ class Fleet:
         self.errors: list[BaseException] = []
 
     async def ensure_cluster(self) -> None:
-        """CreateCluster is idempotent in ECS: it returns the cluster when it exists."""
+        """CreateCluster is idempotent in ECS: it returns the cluster when it exists. The Fargate
+        pool (``stowage.fargate-pool``) is no user's cluster: its hosts' registration makes it."""
+        if self.spec.cluster == POOL_CLUSTER:
+            return
         await self.clients.ecs.call("CreateCluster", {"clusterName": self.spec.cluster})
 
     def start(self) -> None:

@@ -1,8 +1,8 @@
 """EKS Fargate profiles: Create/Describe/List/DeleteFargateProfile (profiles are immutable).
 
-The controller makes a CREATING profile ACTIVE and removes a DELETING one
-(``controllers/eks_nodegroups``). Running the pods a profile selects on stowage's Fargate pool
-is not done yet: such pods are scheduled on the cluster's nodes like any other (docs/eks.md).
+The controller makes a CREATING profile ACTIVE and removes a DELETING one once its pods are
+deleted (``controllers/eks_nodegroups``). The pods a profile selects run on stowage's Fargate
+pool (``controllers/k8s/fargate_admission``, ``controllers/k8s/fargate_pods``; docs/eks.md).
 """
 
 from __future__ import annotations
