@@ -38,6 +38,7 @@ from stowage.agent.control import ControlPlane, exec_tunnel
 from stowage.agent.exec_sessions import run_session
 from stowage.agent.host import cpu_architecture, registration_request
 from stowage.agent.identity import Identity, load_identity, save_identity
+from stowage.agent.port_forward import PORT_FORWARD, run_port_forward
 from stowage.agent.reporter import StateReporter
 from stowage.agent.runner import RunnerContext, TaskRunner
 from stowage.agent.stats import StatsCollector, Target
@@ -246,15 +247,16 @@ class Agent:
             self.revision = int(revision) if revision is not None and complete else None
 
     def _start_exec_sessions(self, sessions: list[JSON]) -> None:
-        """``kubectl exec`` sessions for this host's containers, each served in the background
-        (an answer may list a session again until the agent has claimed it)."""
+        """``kubectl exec`` and ``port-forward`` sessions for this host's containers, each served
+        in the background (an answer may list a session again until the agent has claimed it)."""
         tunnel = exec_tunnel(self.control)
         for session in sessions:
             sid = str(session.get("id"))
             if tunnel is None or sid in self._exec_started:
                 continue
             self._exec_started.add(sid)
-            task = asyncio.create_task(run_session(self.runtime, tunnel, session), name=f"exec-{sid[:8]}")
+            serve = run_port_forward if session.get("kind") == PORT_FORWARD else run_session
+            task = asyncio.create_task(serve(self.runtime, tunnel, session), name=f"exec-{sid[:8]}")
             self._exec_tasks.add(task)
             task.add_done_callback(self._exec_tasks.discard)
 

@@ -40,7 +40,7 @@ class ExecTunnel(Protocol):
     async def connect_exec(self, session_id: str) -> ExecSocket: ...
 
 
-async def _container_id(runtime: ContainerRuntime, task_arn: str, container: str) -> str | None:
+async def container_id(runtime: ContainerRuntime, task_arn: str, container: str) -> str | None:
     found = await runtime.list({lbl.TASK_ARN: task_arn, lbl.CONTAINER_NAME: container})
     running = [s for s in found if s.status is ContainerStatus.RUNNING]
     return running[0].id if running else None
@@ -55,7 +55,7 @@ async def run_session(runtime: ContainerRuntime, tunnel: ExecTunnel, session: Ma
         log.info("exec session %s: could not connect: %s", session.get("id"), exc)
         return
     try:
-        cid = await _container_id(runtime, str(session["taskArn"]), str(session["container"]))
+        cid = await container_id(runtime, str(session["taskArn"]), str(session["container"]))
         if cid is None:
             why = f"container {session['container']} is not running"
             await socket.send_bytes(proto.frame(proto.ERROR, proto.failure_status(why)))

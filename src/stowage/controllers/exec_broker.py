@@ -5,8 +5,10 @@ goes the other way round: the API opens a session here and wakes the host's long
 agent finds the session in its PollAssignments answer, connects a WebSocket back to the
 control plane naming the session (its id is a 128-bit secret only that authenticated poll
 carried), and the two sockets are bridged through the session's two queues. Messages are the
-Kubernetes remote-command frames (``model/k8s/exec_protocol``) both ways; None in a queue
-means that side is gone. A session no agent claims within ``CLAIM_TIMEOUT`` is dropped.
+Kubernetes remote-command frames (``model/k8s/exec_protocol``) both ways, or for a
+``portforward`` session (``kubectl port-forward``) the tunnel messages of
+``model/k8s/portforward_tunnel``; None in a queue means that side is gone. A session no
+agent claims within ``CLAIM_TIMEOUT`` is dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from stowage.controllers.ecs_index import EcsIndex
 CLAIM_TIMEOUT = 30.0
 """Seconds an agent has to pick a session up."""
 
+EXEC, PORT_FORWARD = "exec", "portforward"
+"""Session kinds: a command to run, or TCP connections to forward into the pod."""
+
 
 @dataclass(frozen=True, slots=True)
 class ExecRequest:
@@ -31,10 +36,11 @@ class ExecRequest:
     command: list[str]
     tty: bool
     stdin: bool
+    kind: str = EXEC
 
     def to_doc(self) -> dict[str, object]:
         """The agent API's ``ExecSession`` shape."""
-        return {
+        doc: dict[str, object] = {
             "id": self.id,
             "taskArn": self.task_arn,
             "container": self.container,
@@ -42,6 +48,9 @@ class ExecRequest:
             "tty": self.tty,
             "stdin": self.stdin,
         }
+        if self.kind != EXEC:
+            doc["kind"] = self.kind
+        return doc
 
 
 @dataclass
@@ -64,6 +73,14 @@ class ExecBroker:
         self, instance_key: str, *, task_arn: str, container: str, command: list[str], tty: bool, stdin: bool
     ) -> ExecSession:
         request = ExecRequest(secrets.token_hex(16), task_arn, container, list(command), tty, stdin)
+        return self._add(instance_key, request)
+
+    def open_port_forward(self, instance_key: str, *, task_arn: str, container: str) -> ExecSession:
+        """A port-forward session into the network namespace ``container`` shares with its pod."""
+        request = ExecRequest(secrets.token_hex(16), task_arn, container, [], False, False, PORT_FORWARD)
+        return self._add(instance_key, request)
+
+    def _add(self, instance_key: str, request: ExecRequest) -> ExecSession:
         session = ExecSession(request, instance_key, self.clock())
         self._sessions[request.id] = session
         self.index.wake(instance_key)

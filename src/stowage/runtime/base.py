@@ -17,6 +17,7 @@ All values are engine-neutral dataclasses: no Docker JSON leaks through this bou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -431,6 +432,11 @@ class ContainerRuntime(Protocol):
         self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool
     ) -> ExecStream:
         """Start `command` in the running container and stream it (``kubectl exec``)."""
+        ...
+
+    async def dial(self, container_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``localhost:port`` in the running container's network namespace
+        (``kubectl port-forward``); ContainerRuntimeError says why there is none."""
         ...
 
     async def stats(self, container_id: str) -> ContainerStats: ...

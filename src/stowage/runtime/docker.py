@@ -64,6 +64,7 @@ from stowage.runtime.docker_json import (
 )
 from stowage.runtime.docker_logs import read_log_lines
 from stowage.runtime.exec_stream import ExecStream, open_docker_exec
+from stowage.runtime.netns_dial import dial_localhost
 
 JSON = dict[str, Any]
 
@@ -342,6 +343,14 @@ class DockerRuntime:
         self, container_id: str, command: Sequence[str], *, tty: bool, stdin: bool
     ) -> ExecStream:
         return await open_docker_exec(self._docker, container_id, command, tty=tty, stdin=stdin)
+
+    async def dial(self, container_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        state = await self.inspect(container_id)
+        if not state.running or not state.pid:
+            raise ContainerConflictError(f"container {container_id} is not running")
+        return await dial_localhost(
+            state.pid, port, name=container_id, fallback_hosts=list(state.ip_addresses.values())
+        )
 
     async def exec(
         self, container_id: str, command: Sequence[str], *, timeout_s: float | None = None

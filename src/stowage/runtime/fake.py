@@ -172,6 +172,10 @@ class FakeRuntime:
         self.engine._running(container_id)
         raise ContainerRuntimeError("interactive exec is not simulated: use a real engine")
 
+    async def dial(self, container_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.engine._running(container_id)
+        raise ContainerRuntimeError("port-forward is not simulated: use a real engine")
+
     async def exec(
         self, container_id: str, command: Sequence[str], *, timeout_s: float | None = None
     ) -> ExecResult:

@@ -42,6 +42,19 @@ class PodExecSource:
     cluster: str
 
     def open(self, pod: Obj, container: str, command: list[str], *, tty: bool, stdin: bool) -> ExecSession:
+        host, task_arn = self._running_task(pod)
+        return self.broker.open(
+            host, task_arn=task_arn, container=container, command=command, tty=tty, stdin=stdin
+        )
+
+    def open_port_forward(self, pod: Obj, container: str) -> ExecSession:
+        """A ``kubectl port-forward`` session into the pod's network namespace (``container``
+        is any of its containers: they share it)."""
+        host, task_arn = self._running_task(pod)
+        return self.broker.open_port_forward(host, task_arn=task_arn, container=container)
+
+    def _running_task(self, pod: Obj) -> tuple[str, str]:
+        """(container instance key, task ARN) of the pod's running task."""
         meta = pod.get("metadata") or {}
         name = meta.get("name", "")
         key = ecs_keys.task(self.account, self.region, self.cluster, task_id_of(str(meta.get("uid", ""))))
@@ -49,9 +62,7 @@ class PodExecSource:
         host = None if rec is None else ecs_keys.task_instance(key, rec.doc)
         if rec is None or host is None or rec.doc.get("lastStatus") != task_model.RUNNING:
             raise K8sError(400, "BadRequest", f"pod {name} is not running")
-        return self.broker.open(
-            host, task_arn=str(rec.doc["taskArn"]), container=container, command=command, tty=tty, stdin=stdin
-        )
+        return host, str(rec.doc["taskArn"])
 
 
 def exec_path(parts: list[str]) -> tuple[str, str] | None:

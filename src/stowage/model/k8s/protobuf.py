@@ -1,7 +1,8 @@
 """Decoding of Kubernetes protobuf request bodies (``application/vnd.kubernetes.protobuf``).
 
-kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount|job``) send typed
-objects as protobuf, and client-go does not fall back to JSON. We decode the few messages the
+kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount|job|deployment``,
+``create service``, ``autoscale``) send typed objects as protobuf, and client-go does not fall
+back to JSON (a 415 is final). We decode the few messages the
 served types need, by field number (from k8s.io/api and apimachinery ``generated.proto``), into
 the same JSON document the JSON path would have produced. Responses are always JSON.
 
@@ -82,10 +83,24 @@ MESSAGES: dict[str, Table] = {
     },
     "Container": {
         1: ("name", "str"), 2: ("image", "str"), 3: ("command", "strlist"), 4: ("args", "strlist"),
-        5: ("workingDir", "str"), 7: ("env", "msglist:EnvVar"), 13: ("terminationMessagePath", "str"),
-        14: ("imagePullPolicy", "str"), 20: ("terminationMessagePolicy", "str"),
+        5: ("workingDir", "str"), 6: ("ports", "msglist:ContainerPort"), 7: ("env", "msglist:EnvVar"),
+        13: ("terminationMessagePath", "str"), 14: ("imagePullPolicy", "str"),
+        20: ("terminationMessagePolicy", "str"),
+    },
+    "ContainerPort": {
+        1: ("name", "str"), 2: ("hostPort", "int0"), 3: ("containerPort", "int0"), 4: ("protocol", "str"),
+        5: ("hostIP", "str"),
     },
     "EnvVar": {1: ("name", "str"), 2: ("value", "str")},
+    # apps/v1 Deployment (``kubectl create deployment``)
+    "Deployment": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:DeploymentSpec")},
+    "DeploymentSpec": {
+        1: ("replicas", "int"), 2: ("selector", "msg:LabelSelector"), 3: ("template", "msg:PodTemplateSpec"),
+        4: ("strategy", "msg:DeploymentStrategy"), 5: ("minReadySeconds", "int0"),
+        6: ("revisionHistoryLimit", "int"), 7: ("paused", "bool"), 9: ("progressDeadlineSeconds", "int"),
+    },
+    "DeploymentStrategy": {1: ("type", "str"), 2: ("rollingUpdate", "msg:RollingUpdateDeployment")},
+    "RollingUpdateDeployment": {1: ("maxUnavailable", "intorstr"), 2: ("maxSurge", "intorstr")},
     # core/v1 Service (``kubectl create service clusterip|nodeport|loadbalancer|externalname``)
     "Service": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:ServiceSpec")},
     "ServiceSpec": {
@@ -102,6 +117,45 @@ MESSAGES: dict[str, Table] = {
         1: ("name", "str"), 2: ("protocol", "str"), 3: ("port", "int"), 4: ("targetPort", "intorstr"),
         5: ("nodePort", "int"), 6: ("appProtocol", "str"),
     },
+    # autoscaling/v1 and v2 HorizontalPodAutoscaler (``kubectl autoscale``): named
+    # "<apiVersion>:<kind>" as the two versions number their fields differently
+    "autoscaling/v1:HorizontalPodAutoscaler": {
+        1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:HPAv1Spec"),
+    },
+    "HPAv1Spec": {
+        1: ("scaleTargetRef", "msg:CrossVersionObjectReference"), 2: ("minReplicas", "int"),
+        3: ("maxReplicas", "int"), 4: ("targetCPUUtilizationPercentage", "int"),
+    },
+    "CrossVersionObjectReference": {1: ("kind", "str"), 2: ("name", "str"), 3: ("apiVersion", "str")},
+    "autoscaling/v2:HorizontalPodAutoscaler": {
+        1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:HPAv2Spec"),
+    },
+    "HPAv2Spec": {
+        1: ("scaleTargetRef", "msg:CrossVersionObjectReference"), 2: ("minReplicas", "int"),
+        3: ("maxReplicas", "int"), 4: ("metrics", "msglist:MetricSpec"),
+        5: ("behavior", "msg:HorizontalPodAutoscalerBehavior"),
+    },
+    "MetricSpec": {
+        1: ("type", "str"), 4: ("resource", "msg:ResourceMetricSource"),
+        7: ("containerResource", "msg:ContainerResourceMetricSource"),
+    },
+    "ResourceMetricSource": {1: ("name", "str"), 2: ("target", "msg:MetricTarget")},
+    "ContainerResourceMetricSource": {
+        1: ("name", "str"), 2: ("target", "msg:MetricTarget"), 3: ("container", "str"),
+    },
+    "MetricTarget": {
+        1: ("type", "str"), 2: ("value", "quantity"), 3: ("averageValue", "quantity"),
+        4: ("averageUtilization", "int"),
+    },
+    "HorizontalPodAutoscalerBehavior": {
+        1: ("scaleUp", "msg:HPAScalingRules"), 2: ("scaleDown", "msg:HPAScalingRules"),
+    },
+    "HPAScalingRules": {
+        3: ("stabilizationWindowSeconds", "int"), 1: ("selectPolicy", "str"),
+        2: ("policies", "msglist:HPAScalingPolicy"),
+    },
+    "HPAScalingPolicy": {1: ("type", "str"), 2: ("value", "int"), 3: ("periodSeconds", "int")},
+    "Quantity": {1: ("string", "str")},
     "IntOrString": {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "str")},
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
     "Unknown": {
@@ -196,6 +250,8 @@ def decode_message(data: bytes, name: str) -> dict[str, Any]:
             )
         elif kind == "strlist":
             out.setdefault(key, []).append(_text(value))
+        elif kind == "quantity":
+            out[key] = decode_message(value, "Quantity").get("string", "0")
         elif kind == "intorstr":
             ios = decode_message(value, "IntOrString")
             out[key] = ios.get("strVal", "") if ios.get("type") == 1 else ios.get("intVal", 0)
@@ -213,6 +269,11 @@ def decode_object(body: bytes) -> dict[str, Any]:
     envelope = decode_message(body[len(MAGIC) :], "Unknown")
     type_meta = envelope.get("typeMeta") or {}
     kind = type_meta.get("kind", "")
+    versioned = f"{type_meta.get('apiVersion', '')}:{kind}"
+    if versioned in MESSAGES:
+        obj = decode_message(envelope.get("raw", b""), versioned)
+        obj["apiVersion"], obj["kind"] = type_meta.get("apiVersion", ""), kind
+        return obj
     if kind not in MESSAGES or kind in ("Unknown", "TypeMeta", "MapEntry", "Time"):
         raise K8sError(
             415, "UnsupportedMediaType", f"protobuf is not supported for {kind or 'this kind'}; send JSON"
