@@ -4,7 +4,8 @@
 
 Starts ``stowage server`` (SQLite store) and ``stowage simulate --hosts N`` as subprocesses,
 registers a small task definition (128 CPU units, 256 MiB), then ``--clients`` concurrent
-clients call RunTask (``--count`` tasks per call, 10 by default; the default strategy) until ``--tasks`` copies are placed;
+clients call RunTask (``--count`` tasks per call, 10 by default; the default strategy) until
+``--tasks`` copies are placed;
 the cluster's ``runningTasksCount`` (DescribeClusters, a few times a second) tells when they
 all reached RUNNING through the simulated agents.
 

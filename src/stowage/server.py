@@ -25,8 +25,10 @@ import uvicorn
 from stowage.api.agent.exec_ws import PREFIX as EXEC_PREFIX
 from stowage.api.agent.exec_ws import serve_agent_exec
 from stowage.api.agent.service import agent_service
+from stowage.api.autoscaling.service import autoscaling_service
 from stowage.api.aws.app import AwsApi
 from stowage.api.aws.context import RequestContext
+from stowage.api.cloudwatch.service import cloudwatch_service
 from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.ecs.service_launch import ServiceLauncher
@@ -42,10 +44,15 @@ from stowage.api.logs.service import logs_service
 from stowage.api.metrics.instrument import Instrumented
 from stowage.api.metrics.prometheus import Sources, serve_metrics
 from stowage.api.usage.service import usage_service
+from stowage.controllers.alarms import AlarmEvaluator
+from stowage.controllers.autoscaling import AutoscalingController
+from stowage.controllers.autoscaling_metrics import ServicePoints
 from stowage.controllers.eks import EksController
 from stowage.controllers.eks_nodegroups import EksChildren
 from stowage.controllers.k8s.deployments import DeploymentController
+from stowage.controllers.k8s.disruption import DisruptionController
 from stowage.controllers.k8s.endpoints import EndpointsController
+from stowage.controllers.k8s.hpa import HorizontalPodAutoscalerController, pod_usage_of
 from stowage.controllers.k8s.jobs import JobController
 from stowage.controllers.k8s.nodeports import NodePortProxy
 from stowage.controllers.k8s.pod_tasks import Backing
@@ -61,9 +68,11 @@ from stowage.controllers.telemetry import RequestStats
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.logstore.model import Owner
 from stowage.metricstore import StoreConfig
+from stowage.model.alarm_actions import AUTOSCALING_ARN_PREFIX
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.model.k8s.service_ranges import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, IpRange, PortRange
 from stowage.model.pricing import DEFAULT_PRICES, PriceTable, parse_price_table
+from stowage.resources.alarms import AlarmRecords
 from stowage.resources.credentials import CredentialStore, new_credential
 from stowage.resources.k8s_objects import K8sObjects
 from stowage.resources.records import Records
@@ -112,6 +121,8 @@ class ServerConfig:
     k8s_cluster: str = "default"
     """The ECS cluster (of the admin key's account) whose instances are the Kubernetes API's
     nodes and run its pods."""
+    hpa_sync_period: float = 15.0
+    """Seconds between evaluations of each HorizontalPodAutoscaler (``controllers/k8s/hpa``)."""
     service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
     """Kubernetes Service cluster IPs come from this IPv4 CIDR."""
     service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORTS
@@ -124,6 +135,14 @@ class ServerConfig:
     """Retention and size bound of the metrics store (``metrics.db``, docs/metrics.md)."""
     metrics_public: bool = False
     """Serve ``GET /metrics`` to any client (default: loopback clients only)."""
+    autoscaling_tick: float = 60.0
+    """Seconds between Application Auto Scaling passes (target tracking, scheduled actions)."""
+    autoscaling_metric_period: int = 60
+    """Period (seconds) of target tracking data points; under 60 reads the raw task series
+    (docs/autoscaling.md)."""
+    alarm_evaluation_interval: float = 60.0
+    """Seconds between CloudWatch alarm evaluation passes (each alarm is evaluated once per
+    period, at the first pass after its period ends; docs/metrics.md)."""
 
 
 async def _exit_when_lost(election: LeaderElection) -> None:
@@ -224,7 +243,10 @@ class ControlPlane:
         self.k8s: K8sListener | None = None
         self.pods: PodController | None = None
         self.k8s_services: list[Reconciler] = []
-        self.workloads: list[ReplicaSetController | DeploymentController | JobController] = []
+        self.workloads: list[
+            ReplicaSetController | DeploymentController | JobController | DisruptionController
+        ] = []
+        self.hpa: HorizontalPodAutoscalerController | None = None
         self.metering: Metering | None = None
         self.eks_kube: EksKubernetes | None = None
         self.eks: EksController | None = None
@@ -233,6 +255,9 @@ class ControlPlane:
         self._app: Instrumented | None = None
         self._metrics_sources = Sources(self.requests)
         self.election: LeaderElection | None = None
+        self.autoscaling: AutoscalingController | None = None
+        """Also the step scaling ``ActionSink`` (``step_sink``) for CloudWatch alarms."""
+        self.alarms: AlarmEvaluator | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -278,6 +303,18 @@ class ControlPlane:
         self.services = ServiceController(records, self.tasks.index, ServiceLauncher(self.tasks))
         await self.services.start()
         self.metrics.start(self.tasks.index, service_states(self.services))
+        self.autoscaling = AutoscalingController(
+            records, ServicePoints(metrics, cfg.autoscaling_metric_period), tick=cfg.autoscaling_tick
+        )
+        await self.autoscaling.start()
+        # CloudWatch alarms: evaluated over the same query function; action sinks by ARN prefix
+        self.alarms = AlarmEvaluator(
+            AlarmRecords(records),
+            metrics.query,
+            {AUTOSCALING_ARN_PREFIX: self.autoscaling.step_sink},
+            tick=cfg.alarm_evaluation_interval,
+        )
+        await self.alarms.start()
         first, last = cfg.service_listener_ports
         listen = ListenerConfig(cfg.service_listener_host, first, last)
         self.listeners = ServiceListeners(self.services, listen)
@@ -290,6 +327,8 @@ class ControlPlane:
                 logs_service(self.logstore),
                 agent_service(self.tasks),
                 usage_service(self.metering, prices, self.tasks.spot, metrics, records),
+                autoscaling_service(records),
+                cloudwatch_service(metrics, self.alarms),
             ],
             credentials.lookup,
             # EKS (REST-JSON) needs the Kubernetes listener: its clusters are served there
@@ -320,7 +359,13 @@ class ControlPlane:
             )
             # each EKS cluster: its own Kubernetes API under /eks/<id> on the same listener
             self.eks_kube = EksKubernetes(
-                self.store, self.tasks, self.logstore, credentials.lookup, ListenerInfo(host, self._k8s_port)
+                self.store,
+                self.tasks,
+                self.logstore,
+                credentials.lookup,
+                ListenerInfo(host, self._k8s_port),
+                metrics=metrics,
+                hpa_sync_period=cfg.hpa_sync_period,
             )
             self.k8s = K8sListener(
                 K8sListenerConfig(cfg.data_dir, cfg.host, cfg.k8s_port, network),
@@ -331,7 +376,8 @@ class ControlPlane:
             await self.k8s.start()
             exec_to = (backing.account, backing.region, backing.cluster)
             self.k8s.serve_exec(PodExecSource(self.tasks.index, self.tasks.exec, *exec_to))
-            self.k8s.serve_metrics(PodMetricsSource(metrics, *exec_to))
+            pod_metrics = PodMetricsSource(metrics, *exec_to)
+            self.k8s.serve_metrics(pod_metrics)
             # pods run as ECS tasks of the backing cluster; its instances are the nodes
             self.pods = PodController(K8sObjects(self.store), self.tasks, backing)
             await self.pods.start()
@@ -341,9 +387,18 @@ class ControlPlane:
                 ReplicaSetController(k8s_objects, backing.space),
                 DeploymentController(k8s_objects, backing.space),
                 JobController(k8s_objects, backing.space),
+                DisruptionController(k8s_objects, backing.space),
             ]
             for controller in self.workloads:
                 await controller.start()
+            # HorizontalPodAutoscalers scale them through /scale on the pods' latest samples
+            self.hpa = HorizontalPodAutoscalerController(
+                k8s_objects,
+                backing.space,
+                lambda: pod_usage_of(pod_metrics.pods()),
+                sync_period=cfg.hpa_sync_period,
+            )
+            await self.hpa.start()
             # Services: Endpoints follow the pods; node ports open where ECS service listeners do
             self.k8s_services = [
                 EndpointsController(k8s_objects, backing.space),
@@ -401,6 +456,8 @@ class ControlPlane:
             await self.eks_kube.stop()
         for service_controller in self.k8s_services:
             await service_controller.stop()
+        if self.hpa is not None:
+            await self.hpa.stop()
         for controller in self.workloads:
             await controller.stop()
         if self.pods is not None:
@@ -414,6 +471,10 @@ class ControlPlane:
                 await task
         if self.listeners is not None:
             await self.listeners.stop()
+        if self.alarms is not None:
+            await self.alarms.stop()
+        if self.autoscaling is not None:
+            await self.autoscaling.stop()
         if self.services is not None:
             await self.services.stop()
         if self.metering is not None:

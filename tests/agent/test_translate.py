@@ -109,6 +109,21 @@ def test_task_memory_is_the_limit_of_containers_without_one() -> None:
     assert p.spec.memory_bytes == 512 * MIB and p.spec.memory_reservation_bytes == 32 * MIB
 
 
+def test_a_pod_containers_cpu_limit_is_a_hard_cap_and_its_request_the_shares() -> None:
+    limited = {
+        "name": "a",
+        "image": "x",
+        "cpu": 256,
+        "_k8s": {"restartPolicy": "Always", "nanoCpus": 500_000_000},
+    }
+    tiny = {"name": "b", "image": "x", "_k8s": {"restartPolicy": "Always", "nanoCpus": 1_000_000}}
+    free = {"name": "c", "image": "x", "cpu": 256, "_k8s": {"restartPolicy": "Always"}}
+    a, b, c = plan(spec(limited, tiny, free, networkMode="awsvpc"))
+    assert (a.spec.cpu_shares, a.spec.nano_cpus) == (256, 500_000_000)
+    assert b.spec.nano_cpus == 10_000_000  # Docker's minimum
+    assert (c.spec.cpu_shares, c.spec.nano_cpus) == (256, None)
+
+
 def test_privileged_only_when_allowed() -> None:
     c = {"name": "app", "image": "busybox", "privileged": True}
     with pytest.raises(TaskSetupError, match="privileged"):

@@ -86,7 +86,7 @@ spec:
       valueFrom: {{configMapKeyRef: {{name: settings, key: colour}}}}
     resources:
       requests: {{cpu: 100m, memory: 32Mi}}
-      limits: {{memory: 64Mi}}
+      limits: {{memory: 64Mi, cpu: 250m}}
 """
 
 
@@ -129,6 +129,12 @@ def test_a_node_per_instance_and_a_pod_runs_logs_and_is_deleted(kube: Kube) -> N
     containers = kube.pod_containers("web")
     assert len(containers) == 1 and containers[0].running
     assert main["containerID"] == f"docker://{containers[0].id}"
+    # limits.cpu is a hard cap (a CFS quota, as the kubelet sets), the request the shares
+    inspected = subprocess.run(
+        ["docker", "inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}}", containers[0].id],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert inspected.stdout.split() == ["250000000", "103"]
 
     def logged() -> bool:
         out = kube.kubectl("logs", "web", check=False)

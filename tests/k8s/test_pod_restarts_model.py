@@ -68,6 +68,9 @@ def test_probe_defaults_and_the_member_the_agent_gets() -> None:
     setup, app = td["containerDefinitions"]
     assert setup["_k8s"] == {"restartPolicy": "OnFailure", "init": True}
     assert app["_k8s"] == {"restartPolicy": "OnFailure", "livenessProbe": liveness, "ports": {"http": 8080}}
+    limited = pod(containers=[{"name": "app", "image": "b", "resources": {"limits": {"cpu": "250m"}}}])
+    td = pl.attach(limited, {"containerDefinitions": [{"name": "app"}]})
+    assert td["containerDefinitions"][0]["_k8s"] == {"restartPolicy": "Always", "nanoCpus": 250_000_000}
     never = pod(restartPolicy="Never", initContainers=[{"name": "setup", "image": "busybox"}])
     td = pl.attach(never, {"containerDefinitions": [{"name": "setup"}, {"name": "app"}]})
     assert [d["_k8s"]["restartPolicy"] for d in td["containerDefinitions"]] == ["Never", "Never"]

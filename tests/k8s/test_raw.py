@@ -101,6 +101,28 @@ def test_errors_are_statuses(k8s: K8sServer) -> None:
     assert causes[0]["field"] == "metadata.name"
 
 
+def test_deep_or_odd_bodies_are_bad_requests(k8s: K8sServer) -> None:
+    """Bodies nested far deeper than any object, and YAML scalars that resolve to impossible
+    values, are the client's 400, never a 500."""
+    cms = "/api/v1/namespaces/default/configmaps"
+    code, _, _ = call(k8s, "POST", cms, b'{"metadata":{"name":"deep"},"data":{"a":"b"}}',
+                      headers={"Content-Type": "application/json"})  # fmt: skip
+    assert code == 201
+    deep: Any = {"a": "b"}
+    for _ in range(600):
+        deep = {"x": deep}
+    json_patch = json.dumps([{"op": "add", "path": "/data/q", "value": deep}]).encode()
+    yaml_deep = b"metadata: {name: deep}\nz: " + b"[" * 1200 + b"]" * 1200 + b"\n"
+    cases = [
+        ("PATCH", f"{cms}/deep", json_patch, "application/json-patch+json"),
+        ("PATCH", f"{cms}/deep?fieldManager=t", yaml_deep, "application/apply-patch+yaml"),
+        ("POST", cms, b"metadata: {name: when}\ndata: {a: 2026-13-45}\n", "application/yaml"),
+    ]
+    for method, path, body, ctype in cases:
+        got, _, raw = call(k8s, method, path, body, headers={"Content-Type": ctype})
+        assert got == 400 and status_of(raw)["reason"] == "BadRequest", (method, ctype, raw[:200])
+
+
 def test_secret_table_columns(k8s: K8sServer) -> None:
     body = (
         b'{"metadata":{"name":"tbl"},"type":"kubernetes.io/basic-auth",'

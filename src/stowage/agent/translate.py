@@ -49,6 +49,7 @@ from stowage.agent.config import AgentConfig
 from stowage.agent.probes import ProbeSpec, probes_of
 from stowage.agent.restarts import RestartPolicy, restart_policy_of
 from stowage.model.agent_tasks import TaskSpec
+from stowage.model.k8s.container_logs import instance_stream
 from stowage.runtime.base import ContainerSpec, HealthCheck, LogConfig, Mount, PortBinding, Ulimit
 
 _MIB = 1024 * 1024
@@ -100,6 +101,15 @@ class ContainerPlan:
     """A pod container's probes (`agent.probes`)."""
     k8s: str = ""
     """A pod's container: "app" or "init" (Kubernetes semantics for its lifecycle); else ""."""
+
+    def log_stream(self, container_id: str, attempt: int) -> str:
+        """The awslogs stream of one attempt: ECS's name (the container id without a prefix),
+        which every restart of an ECS container writes on to, while each instance of a pod
+        container writes its own (`model.k8s.container_logs`: ``kubectl logs --previous``)."""
+        named = self.awslogs.stream if self.awslogs is not None else ""
+        if not named:
+            return container_id
+        return instance_stream(named, attempt) if self.k8s else named
 
 
 def task_id(task_arn: str) -> str:
@@ -383,7 +393,7 @@ def plan_container(
         hostname=str(definition.get("hostname") or "") if mode == "bridge" else "",
         labels=labels,
         cpu_shares=max(_MIN_CPU_SHARES, cpu) if cpu else None,
-        nano_cpus=task_cpu * 1_000_000_000 // 1024 if task_cpu else None,
+        nano_cpus=_k8s_nano_cpus(definition) or (task_cpu * 1_000_000_000 // 1024 if task_cpu else None),
         memory_bytes=memory,
         memory_reservation_bytes=reservation,
         memory_swap_bytes=swap,
@@ -439,6 +449,14 @@ def plan_container(
         probes=probes_of(definition),
         k8s=k8s_role(definition),
     )
+
+
+def _k8s_nano_cpus(definition: Mapping[str, Any]) -> int | None:
+    """A pod container's ``resources.limits.cpu`` as a hard cap (``_k8s.nanoCpus``); at least
+    Docker's minimum of 0.01 CPU."""
+    k8s = definition.get("_k8s")
+    value = k8s.get("nanoCpus") if isinstance(k8s, Mapping) else None
+    return max(10_000_000, int(value)) if isinstance(value, int) and value > 0 else None
 
 
 def k8s_role(definition: Mapping[str, Any]) -> str:

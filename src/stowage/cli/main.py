@@ -51,6 +51,13 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="the ECS cluster whose instances are the Kubernetes nodes and run its pods (default)",
     )
     p.add_argument(
+        "--hpa-sync-period",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often each HorizontalPodAutoscaler is evaluated (default 15, as kube-controller-manager)",
+    )
+    p.add_argument(
         "--service-cluster-ip-range",
         type=_cidr,
         default="10.96.0.0/12",
@@ -114,6 +121,27 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "--metrics-public",
         action="store_true",
         help="serve GET /metrics to any client (default: loopback clients only)",
+    )
+    p.add_argument(
+        "--autoscaling-tick",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between Application Auto Scaling passes (default 60)",
+    )
+    p.add_argument(
+        "--autoscaling-metric-period",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="period of target tracking data points; under 60 reads raw task metrics (default 60)",
+    )
+    p.add_argument(
+        "--alarm-evaluation-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between CloudWatch alarm evaluation passes (default 60, as CloudWatch)",
     )
     p.add_argument(
         "--spot-reclaim-rate",

@@ -28,6 +28,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         region=args.region,
         k8s_port=args.k8s_port,
         k8s_cluster=args.k8s_cluster,
+        hpa_sync_period=max(0.1, args.hpa_sync_period),
         agent_timeout=max(1.0, args.agent_timeout),
         spot_reclaim_rate=max(0.0, args.spot_reclaim_rate),
         service_listener_host=args.service_listener_host,
@@ -41,6 +42,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             max_bytes=args.metrics_max_size,
         ),
         metrics_public=args.metrics_public,
+        autoscaling_tick=max(0.1, args.autoscaling_tick),
+        autoscaling_metric_period=max(1, args.autoscaling_metric_period),
+        alarm_evaluation_interval=max(0.1, args.alarm_evaluation_interval),
     )
 
 

@@ -6,9 +6,12 @@
   EKS token authentication and access-entry authorization (``kube_auth``), its own Service
   range (``kubernetesNetworkConfig.serviceIpv4Cidr``) and ``default/kubernetes`` Service;
 - the same controllers stowage's own API runs (namespaces and garbage collection, pods,
-  ReplicaSets, Deployments, Jobs, Endpoints), its pods placed by the same scheduler on the
-  container instances of the ECS cluster ``eks-<name>`` (``model/eks/clusters``), created with
-  the EKS cluster: node groups' agents and self-managed agents join it.
+  ReplicaSets, Deployments, Jobs, Endpoints, HorizontalPodAutoscalers), its pods placed by
+  the same scheduler on the container instances of the ECS cluster ``eks-<name>``
+  (``model/eks/clusters``), created with the EKS cluster: node groups' agents and
+  self-managed agents join it;
+- ``metrics.k8s.io`` (``kubectl top``) and the HPAs' metrics: the agents' latest samples of
+  that ECS cluster's tasks (when the control plane runs the metrics pipeline).
 
 ``front`` wraps the listener's local API: ``/eks/<id>/...`` goes to that cluster's API with the
 prefix stripped, everything else to the local API. Why a path prefix on the one listener
@@ -42,15 +45,21 @@ from stowage.api.k8s.context import PodLogSource
 from stowage.api.k8s.controllers import BuiltinControllers
 from stowage.api.k8s.core_services import NETWORKING
 from stowage.api.k8s.http import Receive, Scope, Send, send_error
+from stowage.api.k8s.metrics import PodMetricsSource
 from stowage.api.k8s.pod_exec import PodExecSource
 from stowage.api.k8s.service_alloc import ServiceNetwork, ensure_kubernetes_service
 from stowage.api.k8s.serving import build_api
 from stowage.controllers.k8s.deployments import DeploymentController
+from stowage.controllers.k8s.disruption import DisruptionController
 from stowage.controllers.k8s.endpoints import EndpointsController
+from stowage.controllers.k8s.fargate_admission import FargateAdmission
+from stowage.controllers.k8s.fargate_pods import release_profile
+from stowage.controllers.k8s.hpa import SYNC_PERIOD, HorizontalPodAutoscalerController, pod_usage_of
 from stowage.controllers.k8s.jobs import JobController
 from stowage.controllers.k8s.pod_tasks import Backing, pod_of
 from stowage.controllers.k8s.pods import PodController
 from stowage.controllers.k8s.replicasets import ReplicaSetController
+from stowage.controllers.metrics import Metrics
 from stowage.controllers.task_plane import TaskPlane
 from stowage.logstore import LogStore
 from stowage.logstore.model import Owner
@@ -110,8 +119,13 @@ class EksKubernetes:
         logstore: LogStore,
         credentials: CredentialLookup,
         listener: ListenerInfo,
+        *,
+        metrics: Metrics | None = None,
+        hpa_sync_period: float = SYNC_PERIOD,
     ) -> None:
         self.store = store
+        self.metrics = metrics
+        self.hpa_sync_period = hpa_sync_period
         self.records = Records(store)
         self.tasks = tasks
         self.logstore = logstore
@@ -151,6 +165,14 @@ class EksKubernetes:
                 await deregister_container_instance(self.tasks, ctx, params)
             except AwsError as exc:
                 log.info("releasing node %s of %s: %s", iid, ecs_cluster, exc.message)
+
+    async def release_profile(self, account: str, region: str, cluster: str, profile: str) -> bool:
+        """A deleted Fargate profile's pods are deleted, as on EKS (``controllers/k8s/
+        fargate_pods.release_profile``); False when it must be called again."""
+        stack = self._stacks.get(keys.cluster_key(account, region, cluster))
+        if stack is None:
+            return True  # not served (being deleted): its objects go with it
+        return await release_profile(K8sObjects(self.store), stack.space, profile, time.time())
 
     async def stop(self) -> None:
         """Control-plane shutdown: stop serving, keep every cluster's objects."""
@@ -203,6 +225,8 @@ class EksKubernetes:
         network = ServiceNetwork(
             cluster_ips=IpRange.parse(cluster["kubernetesNetworkConfig"]["serviceIpv4Cidr"])
         )
+        # every pod create of this cluster (API or controller) passes EKS's Fargate webhook
+        objects = FargateAdmission(self.store, space, account, region, name)
         app, builtin = build_api(
             self.store,
             EksAuthenticator(self.verifier, name, access),
@@ -210,17 +234,28 @@ class EksKubernetes:
             network,
             space=space,
             authorizer=access,
+            objects=objects,
         )
         stack = _Stack(key, cluster, app, access, builtin)
-        objects = K8sObjects(self.store)
         backing = Backing(account, region, model.backing_cluster(name), space)
         app.ctx.pod_exec = PodExecSource(self.tasks.index, self.tasks.exec, account, region, backing.cluster)
+        source = (
+            None if self.metrics is None else PodMetricsSource(self.metrics, account, region, backing.cluster)
+        )
+        app.ctx.pod_metrics = source
         stack.controllers = [
-            PodController(objects, self.tasks, backing),
+            PodController(objects, self.tasks, backing, fargate_cluster=name),
             ReplicaSetController(objects, space),
             DeploymentController(objects, space),
             JobController(objects, space),
             EndpointsController(objects, space),
+            DisruptionController(objects, space),
+            HorizontalPodAutoscalerController(
+                objects,
+                space,
+                lambda: {} if source is None else pod_usage_of(source.pods()),
+                sync_period=self.hpa_sync_period,
+            ),
         ]
         try:
             await builtin.start()

@@ -20,6 +20,8 @@ from stowage.api.k8s.context import ApiContext
 from stowage.api.k8s.http import Receive, Request, Scope, Send, send_error, send_json
 from stowage.api.k8s.pod_exec import exec_path, serve_exec
 from stowage.api.k8s.pod_logs import serve_log
+from stowage.api.k8s.pod_portforward import portforward_path, refuse_plain, serve_port_forward
+from stowage.api.k8s.policy import serve_eviction
 from stowage.api.k8s.registry import ResourceType
 from stowage.api.k8s.watch import serve_watch
 from stowage.model.k8s.errors import K8sError
@@ -57,24 +59,35 @@ class K8sApp:
         except StoreError as err:
             log.warning("store error serving %s %s: %s", request.method, request.path, err)
             await send_error(send, K8sError(503, "ServiceUnavailable", "the state store is unavailable"))
+        except RecursionError:
+            # a body nested hundreds of levels deep (a real object never is) overflows the
+            # recursive merge/copy code: the client's fault, and Python recovers from it
+            log.info("too deeply nested body in %s %s", request.method, request.path)
+            await send_error(send, K8sError(400, "BadRequest", "the request body is nested too deeply"))
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.path)
             await send_error(send, K8sError(500, "InternalError", "an internal error occurred"))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """WebSocket upgrades: ``pods/exec`` only. Refusals close the handshake (the client
-        sees 403), as there is no body to carry a Status before the upgrade."""
-        target = exec_path([p for p in str(scope["path"]).split("/") if p])
+        """WebSocket upgrades: ``pods/exec`` and ``pods/portforward``. Refusals close the
+        handshake (the client sees 403), as there is no body to carry a Status before the upgrade."""
+        parts = [p for p in str(scope["path"]).split("/") if p]
+        target, sub = exec_path(parts), "exec"
+        if target is None:
+            target, sub = portforward_path(parts), "portforward"
         try:
             if target is None:
                 raise K8sError(404, "NotFound", "the server could not find the requested resource")
             user = await self._authn.authenticate(Request.from_scope({**scope, "method": "GET"}, receive))
-            access = Access("create", "", "pods", "exec", target[0], target[1], True)
+            access = Access("create", "", "pods", sub, target[0], target[1], True)
             if self._authz is not None and not self._authz.authorize(user, access):
-                raise K8sError(403, "Forbidden", "exec is forbidden")
+                raise K8sError(403, "Forbidden", f"{sub} is forbidden")
         except K8sError:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
+            return
+        if sub == "portforward":
+            await serve_port_forward(self.ctx, scope, receive, send, target=target)
             return
         await serve_exec(self.ctx, scope, receive, send, target=target)
 
@@ -134,6 +147,11 @@ class K8sApp:
                     raise K8sError(404, "NotFound", "the server could not find the requested resource")
                 await send_json(send, 200, doc)
                 return
+        if (forward := portforward_path(parts)) is not None:  # not an upgrade: kubectl's SPDY fallback
+            access = Access("create", "", "pods", "portforward", forward[0], forward[1], True)
+            if self._authz is not None and user is not None and not self._authz.authorize(user, access):
+                raise forbidden(user, access)
+            raise await refuse_plain(ctx, *forward)
         await self._resource(request, parts, send, user)
 
     async def _resource(self, request: Request, parts: list[str], send: Send, user: User | None) -> None:
@@ -221,6 +239,8 @@ class K8sApp:
             raise handlers.method_not_allowed(method)
         if sub == "scale":
             return await serve_scale(ctx, rt, ns, name, request)
+        if sub == "eviction":
+            return await serve_eviction(ctx, rt, ns, name, request)
         if method == "GET":
             if sub == "log":
                 await serve_log(ctx, rt, ns, name, request=request, send=send)

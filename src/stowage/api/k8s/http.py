@@ -90,6 +90,10 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         return yaml.safe_load(raw)
     except yaml.YAMLError as e:
         raise K8sError(400, "BadRequest", f"error decoding YAML: {e}") from None
+    except RecursionError:
+        raise K8sError(400, "BadRequest", "error decoding YAML: the document is nested too deeply") from None
+    except ValueError as e:  # a scalar YAML resolves but cannot build, e.g. 2026-13-45 as a date
+        raise K8sError(400, "BadRequest", f"error decoding YAML: {e}") from None
 
 
 def status_body(

@@ -21,6 +21,7 @@ import uvicorn
 from stowage.api.k8s.app import K8sApp
 from stowage.api.k8s.apps import APPS
 from stowage.api.k8s.auth import Authenticator, Authorizer
+from stowage.api.k8s.autoscaling import AUTOSCALING
 from stowage.api.k8s.batch import BATCH
 from stowage.api.k8s.builtin import BUILTIN
 from stowage.api.k8s.context import ApiContext, PodLogSource
@@ -32,9 +33,11 @@ from stowage.api.k8s.objects import ObjectService
 from stowage.api.k8s.openapi import OpenApi, load_schemas
 from stowage.api.k8s.pki import ensure_credentials, write_kubeconfig
 from stowage.api.k8s.pod_exec import PodExecSource
+from stowage.api.k8s.policy import POLICY
 from stowage.api.k8s.registry import Registry
 from stowage.api.k8s.service_alloc import ServiceAllocator, ServiceNetwork, ensure_kubernetes_service
 from stowage.api.k8s.workloads import WORKLOADS
+from stowage.api.k8s.ws_protocol import K8sWebSocketProtocol
 from stowage.model.k8s.schema import Schemas
 from stowage.resources.k8s_objects import CLUSTER_LOCAL, K8sObjects
 from stowage.store.base import Store
@@ -61,12 +64,14 @@ def build_api(
     *,
     space: str = CLUSTER_LOCAL,
     authorizer: Authorizer | None = None,
+    objects: K8sObjects | None = None,
 ) -> tuple[K8sApp, BuiltinControllers]:
     """The app and its controllers over the object space ``space`` of ``store`` (no listener:
     tests can mount it anywhere; each EKS cluster is one more such app, ``api/eks/kube``).
-    ``auth`` is the admin token or an authenticator."""
+    ``auth`` is the admin token or an authenticator; ``objects``: how objects are written
+    (an EKS cluster's pass pod creates through its Fargate admission)."""
     registry, schemas, openapi = _shared()
-    objects = K8sObjects(store)
+    objects = objects or K8sObjects(store)
     allocator = ServiceAllocator(store, space, network or ServiceNetwork())
     service = ObjectService(objects, space, allocations={("", "services"): allocator})
     ctx = ApiContext(service, registry, schemas, openapi, pod_logs=pod_logs)
@@ -77,7 +82,7 @@ def build_api(
 def _shared() -> tuple[Registry, Schemas, OpenApi]:
     """The served kinds, their schemas and OpenAPI documents: built once per process and shared
     by every API (stowage's own and each EKS cluster's serve the same kinds)."""
-    registry = Registry((*BUILTIN, *WORKLOADS, *APPS, *BATCH, *NETWORKING, *METRICS))
+    registry = Registry((*BUILTIN, *WORKLOADS, *APPS, *BATCH, *AUTOSCALING, *NETWORKING, *METRICS, *POLICY))
     schemas = load_schemas()
     return registry, schemas, OpenApi(registry, schemas)
 
@@ -154,6 +159,7 @@ class K8sListener:
             app if self.front is None else self.front(app),
             loop="none",
             http="httptools",
+            ws=K8sWebSocketProtocol,  # kubectl port-forward's subprotocol is not an RFC 7230 token
             lifespan="off",
             access_log=False,
             log_level="warning",

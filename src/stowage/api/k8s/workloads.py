@@ -15,6 +15,7 @@ from typing import Any
 from stowage.api.k8s.columns import AGE, NAME, age_of
 from stowage.api.k8s.registry import Column, ResourceType, Subresource
 from stowage.model.k8s.pods import prepare_pod, validate_pod
+from stowage.model.k8s.taints import validate_node
 
 Obj = dict[str, Any]
 
@@ -169,6 +170,7 @@ POD = ResourceType(
     subresources=(
         Subresource("status", "Pod"),
         Subresource("log", "Pod", verbs=("get",)),
+        Subresource("eviction", "Eviction", "policy", "v1", verbs=("create",)),  # api/k8s/policy.py
     ),
     prepare=prepare_pod,
     validate=validate_pod,
@@ -193,6 +195,7 @@ NODE = ResourceType(
     ),
     fields={"spec.unschedulable": lambda o: str(bool((o.get("spec") or {}).get("unschedulable"))).lower()},
     subresources=(Subresource("status", "Node"),),
+    validate=validate_node,
 )  # fmt: skip
 
 WORKLOADS = (POD, NODE)

@@ -8,7 +8,8 @@ One sync per pod key, level-triggered (``sync``):
 - no task yet: resolve the ConfigMaps/Secrets its volumes and env read (a volume's missing:
   the kubelet's FailedMount, the pod stays ContainerCreating; env's missing: the kubelet's
   CreateContainerConfigError; both retried), then place it (``spec.nodeName`` → only that node;
-  ``nodeSelector``/required node affinity → a memberOf constraint; requests → the needs).
+  ``nodeSelector``/required node affinity → a memberOf constraint; requests → the needs; the
+  nodes whose taints it does not tolerate, and cordoned ones, are excluded: ``node_watch``).
   Placed: the pod is bound (``spec.nodeName``, the task ARN annotation) and a Scheduled event
   written. Not placed: it stays Pending with PodScheduled=False/Unschedulable and a
   FailedScheduling event whenever the reason changes; retried on any instance change and
@@ -16,6 +17,7 @@ One sync per pod key, level-triggered (``sync``):
 - a task: the pod's status is recomputed from it (``model/k8s/pod_status``, with the init
   containers' part from ``model/k8s/init_containers``) and the events of the transition
   written (Pulled, Created, Started...).
+- on a node with a NoExecute taint it does not tolerate: evicted (``taint_eviction``).
 - deletionTimestamp set (graceful delete): the task is stopped (Killing events); once it is
   STOPPED the pod object is removed. A pod deleted outright has its task stopped.
 """
@@ -31,9 +33,12 @@ from dataclasses import replace
 from typing import Any
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.controllers.k8s.fargate_pods import FargatePods
+from stowage.controllers.k8s.node_watch import NodeWatch
 from stowage.controllers.k8s.nodes import NodeSync
 from stowage.controllers.k8s.objects import EventSpec, ObjectWriter
 from stowage.controllers.k8s.pod_tasks import Backing, build_task, placement_request, pod_of
+from stowage.controllers.k8s.taint_eviction import TaintEviction
 from stowage.controllers.k8s.worker import work
 from stowage.controllers.placement import ClusterChanged
 from stowage.controllers.services.queue import WorkQueue
@@ -82,7 +87,8 @@ def unschedulable_message(failures: list[tuple[str, str]], nodes: int) -> str:
     for _arn, reason in dict.fromkeys(failures):
         text = _REASONS.get(reason, reason.rstrip("."))
         counts[text] = counts.get(text, 0) + 1
-    parts = ", ".join(f"{n} {text}" for text, n in sorted(counts.items()))
+    # upstream sorts the "<count> <reason>" strings themselves
+    parts = ", ".join(sorted(f"{n} {text}" for text, n in counts.items()))
     return f"0/{nodes} nodes are available: {parts}." if parts else f"0/{nodes} nodes are available."
 
 
@@ -94,6 +100,7 @@ class PodController:
         backing: Backing,
         *,
         clock: Callable[[], float] = time.time,
+        fargate_cluster: str | None = None,
     ) -> None:
         self.objects = objects
         self.plane = plane
@@ -105,6 +112,9 @@ class PodController:
             plane.index, self.writer, (backing.account, backing.region, backing.cluster), clock
         )
         self.queue = WorkQueue()
+        self.node_watch = NodeWatch(objects, backing.space, self._node_edited)
+        """Taints and cordons, for placement (``restrict``) and the taint eviction."""
+        self.evictions = TaintEviction(self.writer, self.node_watch, clock)
         self.tasks = TaskRecords(plane.records)
         self.task_of: dict[str, str] = {}
         """pod key -> task key, from the index's change feed."""
@@ -116,6 +126,8 @@ class PodController:
         Killing events: ``model/k8s/pod_probe_events``)."""
         """pod key -> the FailedMount message last announced (announced again when it changes)."""
         self._loops: list[asyncio.Task[None]] = []
+        self.fargate = FargatePods(self, fargate_cluster) if fargate_cluster else None
+        """The fargate-scheduler of an EKS cluster (``fargate_cluster``: its name)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -126,6 +138,8 @@ class PodController:
             self.queue.add(NODE_KEY + key)
         self._loops.append(asyncio.create_task(self._watch(), name="k8s-pods-watch"))
         self._loops.append(asyncio.create_task(self._resync(), name="k8s-pods-resync"))
+        self._loops.append(asyncio.create_task(self.node_watch.run(), name="k8s-pods-nodes"))
+        self._loops.extend(self.evictions.start())
         self._loops.extend(
             asyncio.create_task(work(self.queue, self.sync, "pod"), name=f"k8s-pods-{i}")
             for i in range(WORKERS)
@@ -141,6 +155,7 @@ class PodController:
                 await loop
         self._loops.clear()
         self.queue.close()
+        self.evictions.stop()
 
     # -- feeds (IndexListener) ---------------------------------------------------------------------
     def _ours(self, key: str) -> bool:
@@ -171,6 +186,16 @@ class PodController:
     def reset(self) -> None:
         for key in list(self.pod_keys) + list(self.task_of):
             self.queue.add(key)
+
+    def _node_edited(self, name: str) -> None:
+        """A Node changed (a cordon, a taint, or our own sync): its managed taints follow, the
+        pods waiting for a node try again, its pods' NoExecute tolerations are checked."""
+        instance_key = self.nodes.instance_for(name)
+        if instance_key is not None:
+            self.queue.add(NODE_KEY + instance_key)
+        for pod_key in self.unscheduled:
+            self.queue.add(pod_key)
+        self.evictions.node_changed(name)
 
     async def _watch(self) -> None:
         prefix = resource_prefix(self.backing.space, "", "pods")
@@ -215,6 +240,8 @@ class PodController:
             task_key = self.task_of.get(key)
             if task_key is not None:
                 await self._stop(task_key, None, "Pod deleted")
+                if self.fargate is not None:
+                    await self.fargate.gone(task_key)
             return
         pod = found.obj
         meta = pod.get("metadata") or {}
@@ -287,6 +314,9 @@ class PodController:
         if cluster is None or cluster.doc.get("status") != "ACTIVE":
             await self._unschedulable(key, "no nodes available to schedule pods")
             return
+        if self.fargate is not None and self.fargate.wants(pod):
+            await self.fargate.place(key, found, sources, files)
+            return
         where = pods.placement_of(pod)
         request = placement_request(pod, b, where.expression)
         if where.node is not None:
@@ -300,6 +330,8 @@ class PodController:
             snapshot = await self.plane.placement.snapshot(b.account, b.region, b.cluster, only)
             request = replace(request, strategy=())
         else:
+            await self.node_watch.synced.wait()  # never place before the taints are known
+            request = self.node_watch.restrict(request, pod)  # taints and cordons
             snapshot = await self.plane.placement.snapshot(b.account, b.region, b.cluster)
         live = [i for i in snapshot.instances if i.status != ci.INACTIVE]
 
@@ -337,6 +369,7 @@ class PodController:
             meta = bound.obj.get("metadata") or {}
             text = f"Successfully assigned {meta.get('namespace')}/{meta.get('name')} to {node}"
             await self.writer.event(bound.obj, EventSpec("Scheduled", text, component=_SCHEDULER))
+            self.evictions.node_changed(node)  # a NoExecute taint it tolerates for a while
 
     async def _mount_failed(self, key: str, message: str) -> None:
         """A volume's ConfigMap or Secret is missing: the pod waits (ContainerCreating) with a
@@ -410,10 +443,13 @@ class PodController:
     def _status(self, pod: Obj, task: Obj) -> Obj:
         """The pod's status for its task: app containers, then the init containers' part."""
         now = self.clock()
-        status = ps.status_from_task(pod, task, now=now, host_ip=None)
+        host_ip = self.fargate.host_ip(task) if self.fargate is not None else None
+        status = ps.status_from_task(pod, task, now=now, host_ip=host_ip)
         return init_containers.with_init_status(pod, task, status, now=now)
 
     async def _follow(self, key: str, task: Record) -> None:
+        if self.fargate is not None and not await self.fargate.follow(key, task):
+            return  # a Fargate pod waits for its capacity before it is bound
         await self._set_status(key, lambda pod: self._status(pod, task.doc))
         await self._probe_events(key, task.doc)
 
@@ -474,10 +510,10 @@ class PodController:
 
     async def _stop_orphan(self, rec: Record) -> None:
         """A task whose instance is gone has no agent to stop it: it stops here (as StopTask)."""
-        b = self.backing
-        instance = await self.plane.records.get(
-            ecs_keys.container_instance(b.account, b.region, b.cluster, str(rec.doc.get("_instance")))
-        )
+        host = ecs_keys.task_instance(rec.key, rec.doc)  # the pool's host for a Fargate pod
+        if host is None:
+            return  # a Fargate task still waiting: the Fargate provisioner stops it
+        instance = await self.plane.records.get(host)
         if instance is not None and instance.doc.get("status") != ci.INACTIVE:
             return
         report = task_model.Report(last_status=task_model.STOPPED, from_agent=False)

@@ -7,6 +7,7 @@ all it needs per container is in ``_k8s``::
     {"restartPolicy": "Always",                 # the pod's; init containers: OnFailure or Never
      "livenessProbe": {...}, "readinessProbe": {...}, "startupProbe": {...},   # as in the pod
      "ports": {"http": 8080},                   # named container ports, for named probe ports
+     "nanoCpus": 500000000,                     # resources.limits.cpu: a CFS quota, as the kubelet
      "init": true}                              # only on init containers
 
 The member is private (an ECS task definition has no such field, and nothing shows it). An
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stowage.model.k8s.errors import Cause
+from stowage.model.k8s.quantity import parse_quantity
 
 Obj = dict[str, Any]
 
@@ -119,9 +121,12 @@ def _indexed(pod: Mapping[str, Any]) -> list[tuple[str, int, Mapping[str, Any]]]
 def lifecycle_member(pod: Mapping[str, Any], container: Mapping[str, Any], *, init: bool = False) -> Obj:
     """The ``_k8s`` member of one container's definition."""
     policy = str((pod.get("spec") or {}).get("restartPolicy") or "Always")
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("cpu")
+    # the limit is a hard cap (the kubelet's CFS quota); the request stays the shares
+    nano = {"nanoCpus": int(parse_quantity(limit) * 1_000_000_000)} if limit is not None else {}
     if init:
-        return {"restartPolicy": "Never" if policy == "Never" else "OnFailure", "init": True}
-    out: Obj = {"restartPolicy": policy}
+        return {"restartPolicy": "Never" if policy == "Never" else "OnFailure", "init": True, **nano}
+    out: Obj = {"restartPolicy": policy, **nano}
     for member in PROBES:
         if isinstance(container.get(member), Mapping):
             out[member] = copy.deepcopy(dict(container[member]))

@@ -12,6 +12,7 @@ The mapping (``docs/architecture.md``, "Pods are tasks")::
       resources.requests.cpu               cpu (units, 1 CPU = 1024)      → placement needs
       resources.requests.memory            memoryReservation (MiB)        → placement needs
       resources.limits.memory              memory (hard limit)
+      resources.limits.cpu                 _k8s.nanoCpus: a CFS quota, as the kubelet sets
       securityContext.privileged/runAsUser privileged / user
       volumeMounts                         mountPoints (``model/k8s/pod_volumes``)
     spec.initContainers[i]                 non-essential containers chained by dependsOn
@@ -36,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stowage.model.k8s import init_containers, pod_lifecycle, pod_volumes
+from stowage.model.k8s import init_containers, pod_lifecycle, pod_volumes, taints
 from stowage.model.k8s.errors import Cause
 from stowage.model.k8s.quantity import QuantityError, cpu_units, memory_mib
 from stowage.model.tasks import Needs
@@ -105,14 +106,8 @@ def prepare_pod(pod: Obj) -> None:
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     spec["serviceAccountName"] = sa
     spec["serviceAccount"] = sa
-    spec.setdefault(
-        "tolerations",
-        [
-            {"key": f"node.kubernetes.io/{t}", "operator": "Exists", "effect": "NoExecute",
-             "tolerationSeconds": 300}
-            for t in ("not-ready", "unreachable")
-        ],
-    )  # fmt: skip
+    if isinstance(spec.get("tolerations") or [], list):
+        spec["tolerations"] = taints.with_default_tolerations(spec.get("tolerations") or [])
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         c.setdefault("imagePullPolicy", _pull_policy(str(c.get("image", ""))))
         c.setdefault("terminationMessagePath", "/dev/termination-log")
@@ -166,6 +161,7 @@ def validate_pod(pod: Obj) -> list[Cause]:
                     )
     causes.extend(pod_volumes.validate_volumes(pod))
     causes.extend(pod_lifecycle.validate_probes(pod))
+    causes.extend(taints.validate_tolerations(pod))
     policy = (pod.get("spec") or {}).get("restartPolicy")
     if policy not in (None, "Always", "OnFailure", "Never"):
         causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{policy}"', "spec.restartPolicy"))
