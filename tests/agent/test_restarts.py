@@ -227,3 +227,54 @@ def test_restart_count_survives_an_agent_restart(tmp_path: Path) -> None:
         await h.close()
 
     run(body())
+
+
+_LOGS = {
+    "logDriver": "awslogs",
+    "options": {"awslogs-group": "g", "awslogs-stream-prefix": "p", "awslogs-create-group": "true"},
+}
+
+
+def test_each_instance_of_a_pod_container_writes_its_own_stream(tmp_path: Path) -> None:
+    """Instance N of a pod container logs to ``<stream>/<N>`` (``kubectl logs --previous``),
+    also after an agent restart; an ECS container's restarts write on to its one stream."""
+
+    async def body() -> None:
+        h = Harness(tmp_path)
+        agent = await h.start(log_flush_interval_s=1)
+        policy = {"enabled": True, "restartAttemptPeriod": 60}
+        td = h.control.task_definition(
+            container("pod", "sleep", "1000", _k8s={"restartPolicy": "Always"}, logConfiguration=_LOGS),
+            container("ecs", "sleep", "1000", restartPolicy=policy, logConfiguration=_LOGS),
+        )
+        task = await h.control.assign(agent.instance_arn, td)
+        await h.reach(task, "RUNNING")
+        tid = task.arn.rsplit("/", 1)[-1]
+        await h.clock.advance(61)  # ECS restarts only a container that ran its attempt period
+        for n in (1, 2):
+            streams = {"pod": f"p/pod/{tid}" + ("/1" if n == 2 else ""), "ecs": f"p/ecs/{tid}"}
+            for name, stream in streams.items():
+                cid = _attempts(h, task, name)[-1].id
+                h.engine.write_log(cid, f"{name} run {n - 1}")
+                await h.clock.advance(1)
+                await until(
+                    lambda s=stream, n=n: f"run {n - 1}" in " ".join(h.control.events("g", s)), "shipped"
+                )
+                h.engine.exit(cid, 1)
+            await h.clock.advance(61 if n == 1 else 10)
+            await until(lambda n=n: task.container("pod").get("restartCount") == n, f"pod restart {n}")
+            await until(lambda n=n: task.container("ecs").get("restartCount") == n, f"ecs restart {n}")
+        await h.kill(agent)
+        await h.start(log_flush_interval_s=1)
+        for name in ("pod", "ecs"):
+            h.engine.write_log(_attempts(h, task, name)[-1].id, f"{name} run 2")
+        await h.clock.advance(1)
+        await until(lambda: h.control.events("g", f"p/pod/{tid}/2") == ["pod run 2"], "instance 2's stream")
+        await until(lambda: len(h.control.events("g", f"p/ecs/{tid}")) == 3, "the ECS stream")
+        assert h.control.events("g", f"p/pod/{tid}") == ["pod run 0"]
+        assert h.control.events("g", f"p/pod/{tid}/1") == ["pod run 1"]
+        assert h.control.events("g", f"p/ecs/{tid}") == ["ecs run 0", "ecs run 1", "ecs run 2"]
+        assert not [s for s in h.control.groups["g"] if s.startswith(f"p/ecs/{tid}/")]
+        await h.close()
+
+    run(body())

@@ -77,12 +77,18 @@ def test_terminated_after_a_restart_and_stopped_in_back_off() -> None:
     assert instance_over(done, "app", 1)
     # stopped while waiting out a back-off: the last run is both
     stopped = pod_with("STOPPED", "STOPPED", runtimeId="c3", exitCode=1, restartCount=3, lastExit=_exit("c3"))
-    assert (log_instance(stopped, "app", previous=False), log_instance(stopped, "app", previous=True)) == (3, 3)
+    assert (log_instance(stopped, "app", previous=False), log_instance(stopped, "app", previous=True)) == (
+        3,
+        3,
+    )
 
 
 def test_a_container_not_started_yet() -> None:
     pending = pod_with("PENDING", "PENDING")
-    assert _error(pending, previous=False) == 'container "app" in pod "web" is waiting to start: ContainerCreating'
+    assert (
+        _error(pending, previous=False)
+        == 'container "app" in pod "web" is waiting to start: ContainerCreating'
+    )
     assert _error(pending, previous=True) == 'previous terminated container "app" in pod "web" not found'
     no_status = {"metadata": {"name": "web"}, "status": {}}
     assert _error(no_status, previous=False).endswith("is waiting to start: ContainerCreating")

@@ -43,7 +43,8 @@ def test_probe_defaults_are_filled_in(core: Any, namespace: str) -> None:
             {"startupProbe": {"tcpSocket": {"port": 80}, "successThreshold": 3}},
             "startupProbe.successThreshold",
         ),
-        ({"readinessProbe": {"grpc": {"port": 9000}}}, "readinessProbe.grpc"),
+        ({"readinessProbe": {"grpc": {"port": 70000}}}, "readinessProbe.grpc.port"),
+        ({"livenessProbe": {"grpc": {"service": "shop.Cart"}}}, "livenessProbe.grpc.port"),
         ({"livenessProbe": {"httpGet": {"port": 70000}}}, "livenessProbe.httpGet.port"),
     ],
 )
@@ -56,3 +57,28 @@ def test_bad_probes_are_refused(core: Any, namespace: str, probes: dict[str, Any
     status = json.loads(refused.value.body)
     assert status["reason"] == "Invalid"
     assert f"spec.containers[0].{field}" in [c["field"] for c in status["details"]["causes"]]
+
+
+def test_grpc_probes_are_accepted_with_their_service_defaulted(core: Any, namespace: str) -> None:
+    probes = {
+        "livenessProbe": {"grpc": {"port": 9000}},
+        "readinessProbe": {"grpc": {"port": 9000, "service": "shop.Cart"}, "periodSeconds": 2},
+    }
+    core.create_namespaced_pod(namespace, _pod("grpc", **probes))
+    got = core.read_namespaced_pod("grpc", namespace).spec.containers[0]
+    assert (got.liveness_probe.grpc.port, got.liveness_probe.grpc.service) == (9000, "")
+    assert (got.readiness_probe.grpc.port, got.readiness_probe.grpc.service) == (9000, "shop.Cart")
+    assert (got.readiness_probe.period_seconds, got.readiness_probe.timeout_seconds) == (2, 1)
+
+
+def test_a_grpc_port_out_of_range_gets_the_api_servers_message(core: Any, namespace: str) -> None:
+    from kubernetes import client
+
+    with pytest.raises(client.ApiException) as refused:
+        core.create_namespaced_pod(namespace, _pod("bad", startupProbe={"grpc": {"port": 0}}))
+    causes = json.loads(refused.value.body)["details"]["causes"]
+    assert {
+        "reason": "FieldValueInvalid",
+        "message": "Invalid value: 0: must be between 1 and 65535, inclusive",
+        "field": "spec.containers[0].startupProbe.grpc.port",
+    } in causes

@@ -102,7 +102,13 @@ def test_probe_checks_as_the_api_server_makes_them() -> None:
             "Invalid value: 0: must be between 1 and 65535, inclusive",
         ),
     ]
-    assert causes(livenessProbe={"grpc": {"port": 9000}})[0][0] == "spec.containers[0].livenessProbe.grpc"
+    assert causes(livenessProbe={"grpc": {"port": 9000}}) == []
+    assert causes(readinessProbe={"grpc": {"service": "x"}}) == [
+        (
+            "spec.containers[0].readinessProbe.grpc.port",
+            "Invalid value: 0: must be between 1 and 65535, inclusive",
+        )
+    ]
 
 
 def test_crash_loop_status_last_state_and_events() -> None:

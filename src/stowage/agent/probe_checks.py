@@ -1,4 +1,4 @@
-"""The three probe actions, run from the host against one container, with the kubelet's verdicts
+"""The four probe actions, run from the host against one container, with the kubelet's verdicts
 and messages (they become ``Unhealthy`` events: "Liveness probe failed: <message>").
 
 - ``exec``: the command runs in the container through the runtime's exec (Docker's exec API);
@@ -9,9 +9,10 @@ and messages (they become ``Unhealthy`` events: "Liveness probe failed: <message
   503`` otherwise); a connection or timeout error fails with Go's wording for it. HTTPS is not
   verified, as the kubelet does not verify it.
 - ``tcpSocket``: a TCP connection opens within the timeout.
+- ``grpc``: ``grpc.health.v1.Health/Check`` answers SERVING (`agent.probe_grpc`).
 
 The pod IP is the task's awsvpc address, on a bridge network of this host, so the agent reaches
-it directly: nothing has to run inside the container for httpGet and tcpSocket probes.
+it directly: nothing has to run inside the container for httpGet, tcpSocket and grpc probes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import ssl
 
 import aiohttp
 
-from stowage.agent.probes import ExecAction, HttpGetAction, ProbeSpec, TcpSocketAction
+from stowage.agent.probe_grpc import grpc_check
+from stowage.agent.probes import ExecAction, GrpcAction, HttpGetAction, ProbeSpec, TcpSocketAction
 from stowage.runtime.base import (
     ContainerConflictError,
     ContainerNotFoundError,
@@ -42,6 +44,8 @@ async def run_check(runtime: ContainerRuntime, container_id: str, pod_ip: str, s
         return await exec_check(runtime, container_id, action, spec.timeout_s)
     if isinstance(action, HttpGetAction):
         return await http_check(action, action.host or pod_ip, spec.timeout_s)
+    if isinstance(action, GrpcAction):
+        return await grpc_check(action, pod_ip, spec.timeout_s, user_agent=USER_AGENT)
     return await tcp_check(action, action.host or pod_ip, spec.timeout_s)
 
 

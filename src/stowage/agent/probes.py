@@ -56,7 +56,15 @@ class TcpSocketAction:
     host: str = ""
 
 
-Action = ExecAction | HttpGetAction | TcpSocketAction
+@dataclass(frozen=True, slots=True)
+class GrpcAction:
+    """``grpc.health.v1.Health/Check`` of ``service`` at the pod's IP (no host, no names)."""
+
+    port: int
+    service: str = ""
+
+
+Action = ExecAction | HttpGetAction | TcpSocketAction | GrpcAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,9 @@ def _action(probe: Mapping[str, Any], ports: Mapping[str, int]) -> Action | None
     if isinstance(probe.get("tcpSocket"), Mapping):
         t = probe["tcpSocket"]
         return TcpSocketAction(port=_port(t.get("port"), ports), host=str(t.get("host") or ""))
+    if isinstance(probe.get("grpc"), Mapping):
+        g = probe["grpc"]
+        return GrpcAction(port=int(g.get("port") or 0), service=str(g.get("service") or ""))
     return None
 
 

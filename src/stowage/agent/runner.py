@@ -216,7 +216,9 @@ class TaskRunner:
                 run.started = True
                 started.append(state.started_at.timestamp())
             if run.started and run.plan.awslogs is not None:
-                self.ctx.logs.follow(state.id, run.plan.awslogs, run.plan.awslogs.stream or state.id)
+                self.ctx.logs.follow(
+                    state.id, run.plan.awslogs, run.plan.log_stream(state.id, attempt_of(state))
+                )
         if started:
             self._started_at = min(started)
         self._pulled = all(r.container_id is not None for r in self.runs.values())
@@ -446,9 +448,10 @@ class TaskRunner:
                 return
         cid = run.container_id
         awslogs = run.plan.awslogs
-        stream = (awslogs.stream or cid) if awslogs is not None else ""
-        # A restarted container with a prefixed stream writes on to the stream it had: nothing to
-        # create (and no control-plane call in the way of the restart).
+        stream = run.plan.log_stream(cid, run.restart_count)
+        # A restarted container with a prefixed stream writes on to the stream it had (ECS), or
+        # to its instance's (a pod's), which its shipper creates: no control-plane call in the
+        # way of the restart.
         if awslogs is not None and (not run.restart_count or not awslogs.stream):
             try:
                 await self.ctx.logs.prepare(awslogs, stream)

@@ -6,7 +6,9 @@ stream ``<pod>/<container>/<task id>``), so ``kubectl logs`` reads the same even
 ``aws logs get-log-events`` does. Lines arrive after the agent's flush interval (a second by
 default), not at once. ``follow`` polls the stream until the pod stops or the client leaves;
 ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps`` and ``limitBytes`` are honoured.
-``previous`` answers 400: one task's stream holds every restart of a container.
+Each instance of a restarted container writes a stream of its own (`model.k8s.container_logs`):
+the request reads the current instance's, or with ``previous`` the one before; ``follow`` ends
+when the followed instance exits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stowage.api.k8s.registry import ResourceType
 from stowage.logstore import StreamNotFound
 from stowage.logstore.model import GroupNotFound, Position, StoredEvent
 from stowage.model.k8s import errors
+from stowage.model.k8s.container_logs import instance_over, instance_stream, log_instance
 from stowage.model.k8s.errors import K8sError
 from stowage.model.k8s.meta import parse_rfc3339
 from stowage.model.k8s.pods import log_group, log_stream, task_id_of
@@ -28,6 +31,9 @@ from stowage.model.k8s.pods import log_group, log_stream, task_id_of
 Obj = dict[str, Any]
 POLL = 0.5
 _TERMINAL = ("Succeeded", "Failed")
+_POD_DONE, _INSTANCE_DONE = 1, 2
+_LINGER = 2.0
+"""Seconds a follow waits for an exited instance's last lines."""
 
 
 def _pick_container(pod: Obj, wanted: str | None) -> str:
@@ -48,22 +54,6 @@ def _pick_container(pod: Obj, wanted: str | None) -> str:
     return containers[0]
 
 
-def _check_started(pod: Obj, container: str) -> None:
-    name = (pod.get("metadata") or {}).get("name", "")
-    status = pod.get("status") or {}
-    for s in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
-        if s.get("name") == container and s.get("containerID"):
-            return
-        waiting = ((s.get("state") or {}).get("waiting") or {}) if s.get("name") == container else {}
-        if waiting:
-            raise errors.bad_request(
-                f'container "{container}" in pod "{name}" is waiting to start: {waiting.get("reason", "")}'
-            )
-    raise errors.bad_request(
-        f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
-    )
-
-
 def _line(event: StoredEvent, timestamps: bool) -> bytes:
     text = event.message if event.message.endswith("\n") else event.message + "\n"
     if timestamps:
@@ -77,17 +67,16 @@ async def serve_log(
     ctx: ApiContext, rt: ResourceType, ns: str, name: str, *, request: Request, send: Send
 ) -> None:
     source: PodLogSource | None = ctx.pod_logs
-    if request.flag("previous"):
-        raise errors.bad_request("previous terminated container logs are not kept apart: omit --previous")
     found = await ctx.service.get(rt, ns, name)
     pod = found.obj
     container = _pick_container(pod, request.query.get("container"))
-    _check_started(pod, container)
+    previous = request.flag("previous")
+    instance = log_instance(pod, container, previous=previous)
     if source is None:
         raise K8sError(503, "ServiceUnavailable", "pod logs are not available on this API server")
     uid = str((pod.get("metadata") or {}).get("uid", ""))
     group = log_group(source.space, ns)
-    stream = log_stream(name, container, task_id_of(uid))
+    stream = instance_stream(log_stream(name, container, task_id_of(uid)), instance)
     start_ms: int | None = None
     since = request.int_param("sinceSeconds")
     if since is not None:
@@ -99,7 +88,7 @@ async def serve_log(
     tail = request.int_param("tailLines")
     limit_bytes = request.int_param("limitBytes")
     timestamps = request.flag("timestamps")
-    follow = request.flag("follow")
+    follow = request.flag("follow") and not previous  # a previous instance has ended
 
     async def read(cursor: Position | None) -> list[StoredEvent]:
         try:
@@ -128,8 +117,9 @@ async def serve_log(
 
     cursor = events[-1].position if events else None
     going = await emit(events)
+    ended_at: float | None = None
     while follow and going and not ctx.closing.is_set():
-        done = await _pod_done(ctx, rt, ns, name, uid, container=container)
+        done = await _follow_done(ctx, rt, ns, name, uid, container=container, instance=instance)
         if await _disconnected(request):
             break
         batch = await read(cursor)
@@ -137,26 +127,29 @@ async def serve_log(
             cursor = batch[-1].position
             going = await emit(batch)
             continue
-        if done:
+        if done == _POD_DONE:
             break
+        if done == _INSTANCE_DONE:
+            # The agent ships an exited container's last lines within its flush interval
+            # (a second by default) of the exit, which the status may have announced first.
+            ended_at = ended_at if ended_at is not None else time.monotonic()
+            if time.monotonic() - ended_at >= _LINGER:
+                break
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _pod_done(
-    ctx: ApiContext, rt: ResourceType, ns: str, name: str, uid: str, *, container: str
-) -> bool:
-    """The pod is gone or finished, or the followed container has exited (a finished init
-    container's log ends while the pod runs on)."""
+async def _follow_done(
+    ctx: ApiContext, rt: ResourceType, ns: str, name: str, uid: str, *, container: str, instance: int
+) -> int:
+    """_POD_DONE: the pod is gone or finished (its task drained its logs first);
+    _INSTANCE_DONE: the followed instance exited while the pod runs on (a finished init
+    container, a restarted one); else 0."""
     found = await ctx.service.objects.get(ctx.service.key(rt, ns, name))
     if found is None or (found.obj.get("metadata") or {}).get("uid") != uid:
-        return True
-    status = found.obj.get("status") or {}
-    if status.get("phase") in _TERMINAL:
-        return True
-    return any(
-        s.get("name") == container and "terminated" in (s.get("state") or {})
-        for s in status.get("initContainerStatuses") or []
-    )
+        return _POD_DONE
+    if (found.obj.get("status") or {}).get("phase") in _TERMINAL:
+        return _POD_DONE
+    return _INSTANCE_DONE if instance_over(found.obj, container, instance) else 0
 
 
 async def _disconnected(request: Request) -> bool:
