@@ -27,7 +27,9 @@ def test_create_deployment_posts_protobuf_and_the_deployment_is_whole(k8s: K8sSe
     assert container["command"] == ["httpd", "-f", "-p", "8080"]
     (port,) = container["ports"]
     assert port["containerPort"] == 8080 and "hostPort" not in port  # Go's zero int: not sent in JSON
-    assert spec["strategy"] == {}  # kubectl sends an empty strategy; it decodes as one
+    # kubectl sends an empty strategy; it decodes as one, which defaulting fills in
+    rolling = {"maxSurge": "25%", "maxUnavailable": "25%"}
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": rolling}
     # a bad one is refused with the same Status as its JSON form would be
     bad = k8s.kubectl("create", "deployment", "Bad_Name", "-n", namespace, "--image=busybox", check=False)
     assert bad.returncode != 0 and 'Deployment.apps "Bad_Name" is invalid' in bad.stderr

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stowage.model.k8s import job_status as js
+from stowage.model.k8s.defaults import default_object
 from stowage.model.k8s.jobs import prepare_job, validate_job, validate_job_update
 from stowage.model.k8s.meta import rfc3339
 
@@ -21,6 +22,7 @@ def _job(**spec: Any) -> Obj:
         "spec": {**spec, "template": {"spec": {"restartPolicy": "Never",
                                                "containers": [{"name": "c", "image": "busybox:1.36"}]}}},
     }  # fmt: skip
+    default_object("batch/v1", "Job", job)  # what the API server does first, on every write
     prepare_job(job)
     return job
 
@@ -39,6 +41,7 @@ def test_defaults() -> None:
     # idempotent: the API server runs it again on every update
     job = _job(parallelism=2)
     again = copy.deepcopy(job)
+    default_object("batch/v1", "Job", again)
     prepare_job(again)
     assert again == job
     assert validate_job(job) == []

@@ -11,6 +11,7 @@ import pytest
 from stowage.api.k8s.core_services import ports_text
 from stowage.model.k8s import endpoints as em
 from stowage.model.k8s import services as sv
+from stowage.model.k8s.defaults import default_object
 from stowage.model.k8s.service_ranges import IpRange, PortRange, pick_offset
 
 
@@ -51,6 +52,7 @@ def _svc(**spec: Any) -> dict[str, Any]:
 
 def test_defaults() -> None:
     s = _svc(ports=[{"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}], type="NodePort")
+    default_object("v1", "Service", s)
     sv.prepare_service(s)
     spec = s["spec"]
     assert spec["ports"] == [
@@ -62,11 +64,13 @@ def test_defaults() -> None:
     )  # fmt: skip
     assert (spec["ipFamilies"], spec["ipFamilyPolicy"]) == (["IPv4"], "SingleStack")
     headless = _svc(clusterIP="None")
+    default_object("v1", "Service", headless)
     sv.prepare_service(headless)
     # as upstream: headless without a selector defaults to dual-stack families
     assert headless["spec"]["ipFamilyPolicy"] == "RequireDualStack"
     assert headless["spec"]["ipFamilies"] == ["IPv4", "IPv6"] and sv.validate_service(headless) == []
     ext = _svc(type="ExternalName", externalName="example.com.")
+    default_object("v1", "Service", ext)
     sv.prepare_service(ext)
     assert "ipFamilies" not in ext["spec"] and sv.validate_service(ext) == []
 

@@ -29,7 +29,6 @@ def _prepare_secret(obj: Obj) -> None:
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj["data"] = data
-    obj.setdefault("type", "Opaque")
 
 
 def _validate_secret(obj: Obj) -> list[Cause]:
@@ -43,11 +42,9 @@ def _validate_secret(obj: Obj) -> list[Cause]:
 
 
 def _prepare_namespace(obj: Obj) -> None:
+    """The namespace strategy's ``kubernetes`` finalizer (the phase and the
+    ``kubernetes.io/metadata.name`` label are defaults: ``model/k8s/defaults``)."""
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    status = obj.setdefault("status", {})
-    status.setdefault("phase", "Active")
-    labels = obj.setdefault("metadata", {}).setdefault("labels", {})
-    labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
 
 
 def _involved(part: str) -> Any:

@@ -149,9 +149,7 @@ def _dry_run(request: Request) -> bool:
 async def create(ctx: ApiContext, rt: ResourceType, ns: str, request: Request) -> Reply:
     body = _object_body(request, rt)
     check_fields(ctx.schemas, rt, body, request)
-    if _dry_run(request):
-        return _reply(request, 201, body)
-    stored = await ctx.service.create(rt, ns, body)
+    stored = await ctx.service.create(rt, ns, body, dry_run=_dry_run(request))
     return _reply(request, 201, ctx.service.served(rt, stored.obj))
 
 
@@ -160,7 +158,9 @@ async def update(
 ) -> Reply:
     body = _object_body(request, rt)
     check_fields(ctx.schemas, rt, body, request)
-    stored = await ctx.service.update(rt, ns, name, lambda _old: body, subresource=sub)
+    stored = await ctx.service.update(
+        rt, ns, name, lambda _old: body, subresource=sub, dry_run=_dry_run(request)
+    )
     return _reply(request, 200, ctx.service.served(rt, stored.obj))
 
 
@@ -201,7 +201,7 @@ async def patch(
         check_fields(ctx.schemas, rt, new, request)
         return new
 
-    stored = await ctx.service.update(rt, ns, name, change, subresource=sub)
+    stored = await ctx.service.update(rt, ns, name, change, subresource=sub, dry_run=_dry_run(request))
     return _reply(request, 200, ctx.service.served(rt, stored.obj))
 
 
@@ -230,7 +230,7 @@ async def _server_side_apply(
             raise
         body.setdefault("metadata", {})["name"] = name
         try:
-            stored = await ctx.service.create(rt, ns, body)
+            stored = await ctx.service.create(rt, ns, body, dry_run=_dry_run(request))
             return _reply(request, 201, ctx.service.served(rt, stored.obj))
         except K8sError as e:
             if e.reason != "AlreadyExists":
@@ -243,7 +243,7 @@ async def _server_side_apply(
             new["metadata"].pop("resourceVersion", None)
         return new
 
-    stored = await ctx.service.update(rt, ns, name, change, subresource=sub)
+    stored = await ctx.service.update(rt, ns, name, change, subresource=sub, dry_run=_dry_run(request))
     return _reply(request, 200, ctx.service.served(rt, stored.obj))
 
 

@@ -10,6 +10,13 @@ API server's metadata rules. HTTP handlers and the built-in controllers both go 
 - ``delete`` honours finalizers and ``propagationPolicy`` (Foreground/Orphan add the
   ``foregroundDeletion``/``orphan`` finalizers the garbage collector resolves; Background
   deletes now and the collector removes dependents later).
+- **Defaults** (``model/k8s/defaults``, by served apiVersion and kind) are filled in here, in
+  one place: on create, on every update (to the object the change produced, before it is
+  compared with the stored one, so an update that only drops defaulted fields changes nothing
+  and bumps no generation) and on every read (``served``), as the API server also defaults
+  what it decodes from storage.
+- **Dry run** (``dryRun=All``): create and update do every step but the write (nor claim
+  allocations) and answer with the object as it would have been stored.
 - **Allocations** (``Allocations``, e.g. a Service's cluster IP and node ports) are claimed and
   released in the same store transaction as the object write or delete, so an object and the
   values it holds never disagree; a lost race for a value is retried with a fresh pick.
@@ -25,6 +32,7 @@ from typing import Any, Protocol
 
 from stowage.api.k8s.registry import ResourceType
 from stowage.model.k8s import errors
+from stowage.model.k8s.defaults import default_object
 from stowage.model.k8s.errors import K8sError
 from stowage.model.k8s.meta import check_meta, check_name, generated_suffix, new_uid, rfc3339, spec_changed
 from stowage.resources.k8s_objects import CLUSTER_LOCAL, K8sObjects, Stored, object_key, resource_prefix
@@ -97,6 +105,7 @@ class ObjectService:
         out = rt.from_storage(obj) if rt.from_storage else obj
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
+        default_object(rt.api_version, rt.kind, out)
         return out
 
     def stored(self, rt: ResourceType, obj: Obj) -> Obj:
@@ -134,7 +143,7 @@ class ObjectService:
         if causes:
             raise errors.invalid(rt.kind, name_hint, causes, rt.group)
 
-    async def create(self, rt: ResourceType, namespace: str, body: Obj) -> Stored:
+    async def create(self, rt: ResourceType, namespace: str, body: Obj, *, dry_run: bool = False) -> Stored:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -160,9 +169,14 @@ class ObjectService:
         if rt.generation:
             meta["generation"] = 1
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        default_object(rt.api_version, rt.kind, obj)
         self._prepare(rt, obj, name)
         await self._check_namespace(rt, namespace)
         key = self.key(rt, namespace, name)
+        if dry_run:
+            if await self.objects.get(key) is not None:
+                raise errors.already_exists(rt.plural, name, rt.group)
+            return Stored(obj, 0, key)
         alloc = self._allocations(rt)
         if alloc is None:
             stored = await self.objects.create(key, self.stored(rt, obj))
@@ -191,6 +205,7 @@ class ObjectService:
         *,
         subresource: str = "",
         expect_rv: str | None = None,
+        dry_run: bool = False,
     ) -> Stored:
         """Read-modify-write. ``change`` gets the current object (served shape) and returns the
         new one; a ``resourceVersion`` it leaves in (or ``expect_rv``) must match, else 409."""
@@ -201,6 +216,8 @@ class ObjectService:
                 raise errors.not_found(rt.plural, name, rt.group)
             old = self.served(rt, copy.deepcopy(current.obj))
             new = change(copy.deepcopy(old))
+            if isinstance(new, dict):
+                default_object(rt.api_version, rt.kind, new)
             meta = new.setdefault("metadata", {})
             wanted = expect_rv or meta.get("resourceVersion")
             if wanted and str(wanted) != str(current.revision):
@@ -219,6 +236,9 @@ class ObjectService:
             if rt.validate_update and (causes := rt.validate_update(old, new)):
                 raise errors.invalid(rt.kind, name, causes, rt.group)
             new_meta = new["metadata"]
+            if dry_run:
+                rv = str(current.revision)
+                return Stored({**new, "metadata": {**new_meta, "resourceVersion": rv}}, current.revision, key)
             finished = not new_meta.get("finalizers") and not rt.graceful_delete
             if new_meta.get("deletionTimestamp") and finished:
                 rev = await self._remove(rt, key, old, current.revision)

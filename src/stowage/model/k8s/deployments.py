@@ -14,6 +14,8 @@ import json
 import math
 from typing import Any
 
+from stowage.model.k8s.defaults import default_pod_template
+
 Obj = dict[str, Any]
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
@@ -69,10 +71,15 @@ def _prune(value: Any) -> Any:
 
 
 def normalized_template(template: Obj) -> Obj:
-    """A pod template as compared and hashed: without the hash label, and without null or
-    empty members (``creationTimestamp: null``, ``resources: {}``), which clients add or drop
-    when they copy a template around (``kubectl rollout undo`` does) but mean nothing."""
-    clean: Obj = _prune(json.loads(json.dumps(template)))
+    """A pod template as compared and hashed: defaulted (so a template stored before a
+    default existed, or one that spells out the defaults, is the same template: no rollout),
+    without the hash label, and without null or empty members (``creationTimestamp: null``,
+    ``resources: {}``), which clients add or drop when they copy a template around (``kubectl
+    rollout undo`` does) but mean nothing."""
+    copied: Obj = json.loads(json.dumps(template))
+    if isinstance(copied, dict):
+        default_pod_template(copied)
+    clean: Obj = _prune(copied)
     labels = (clean.get("metadata") or {}).get("labels") or {}
     labels.pop(HASH_LABEL, None)
     return _prune(clean)  # type: ignore[no-any-return]

@@ -1,13 +1,13 @@
-"""batch/v1 Job as the API server treats it: defaults, the generated selector, validation on
-create and the immutable fields on update. What runs a Job is ``controllers/k8s/jobs.py``; its
-arithmetic (indexes, back-off, conditions) is ``model/k8s/job_status.py``.
+"""batch/v1 Job as the API server treats it: the generated selector, validation on create and
+the immutable fields on update. What runs a Job is ``controllers/k8s/jobs.py``; its arithmetic
+(indexes, back-off, conditions) is ``model/k8s/job_status.py``.
 
-Defaults (``prepare_job``, run on every write, so they are idempotent): ``parallelism`` 1;
-``completions`` 1 only when ``parallelism`` is unset too (a Job with ``parallelism`` and no
-``completions`` is a work queue: done when any pod succeeds and none is left running);
-``backoffLimit`` 6; ``completionMode`` NonIndexed; ``suspend`` false; ``podReplacementPolicy``
-TerminatingOrFailed; the pod template gets the PodSpec defaults (``restartPolicy`` Always,
-which a Job then refuses, as Kubernetes does). Unless ``manualSelector`` is true, the template
+The defaults (``parallelism`` 1; ``completions`` 1 only when ``parallelism`` is unset too, a
+Job with ``parallelism`` and no ``completions`` being a work queue: done when any pod succeeds
+and none is left running; ``backoffLimit`` 6; the pod template's PodSpec defaults, whose
+``restartPolicy`` Always a Job then refuses, as Kubernetes does) are ``model/k8s/defaults``'s,
+filled in before ``prepare_job`` runs (on every write, so it is idempotent). Unless
+``manualSelector`` is true, the template
 is labelled with the Job's uid and name (``batch.kubernetes.io/controller-uid``,
 ``batch.kubernetes.io/job-name`` and their legacy unprefixed forms) and the selector is
 ``batch.kubernetes.io/controller-uid=<uid>``, so a Job only ever counts its own pods. A Job
@@ -58,32 +58,6 @@ def _template(job: Obj) -> Obj:
     return template if isinstance(template, dict) else {}
 
 
-def _defaults_for_template(template: Obj) -> None:
-    """PodSpec and Container defaults of a pod template (the pod-only admission defaults,
-    service account, tolerations, priority, are added to the pods when they are made)."""
-    spec = template.setdefault("spec", {})
-    if not isinstance(spec, dict):
-        return
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        if not isinstance(c, dict):
-            continue
-        image = str(c.get("image") or "")
-        tag = image.rsplit("/", 1)[-1]
-        latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
-        c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
-        c.setdefault("terminationMessagePath", "/dev/termination-log")
-        c.setdefault("terminationMessagePolicy", "File")
-        c.setdefault("resources", {})
-        for p in c.get("ports") or []:
-            if isinstance(p, dict):
-                p.setdefault("protocol", "TCP")
-
-
 def _generate_selector(job: Obj) -> None:
     meta = job.get("metadata") or {}
     uid, name = str(meta.get("uid") or ""), str(meta.get("name") or "")
@@ -111,25 +85,12 @@ def _generate_selector(job: Obj) -> None:
 
 
 def prepare_job(job: Obj) -> None:
-    """The API server's defaults and generated selector (see the module docstring)."""
+    """The API server's generated selector and labels, on a defaulted Job (see the module
+    docstring)."""
     spec = job.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
-    if spec.get("completions") is None and spec.get("parallelism") is None:
-        spec["completions"] = 1
-    if spec.get("parallelism") is None:
-        spec["parallelism"] = 1
-    if spec.get("backoffLimit") is None:
-        spec["backoffLimit"] = DEFAULT_BACKOFF_LIMIT
-    if spec.get("completionMode") is None:
-        spec["completionMode"] = NON_INDEXED
-    if spec.get("suspend") is None:
-        spec["suspend"] = False
-    if spec.get("podReplacementPolicy") is None:
-        spec["podReplacementPolicy"] = "TerminatingOrFailed"
-    template = spec.setdefault("template", {})
-    if isinstance(template, dict):
-        _defaults_for_template(template)
+    spec.setdefault("template", {})
     if not spec.get("manualSelector"):
         _generate_selector(job)
     meta = job.setdefault("metadata", {})

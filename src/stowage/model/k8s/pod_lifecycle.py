@@ -14,7 +14,7 @@ The member is private (an ECS task definition has no such field, and nothing sho
 init container restarts on failure unless the pod's policy is Never, as the kubelet does; its
 ECS ``restartPolicy`` (``init_containers``) is then not what decides.
 
-Probes: exec, httpGet, tcpSocket. gRPC probes are refused at create: the agent cannot run them.
+Probes: exec, httpGet, tcpSocket and grpc (``grpc.health.v1.Health/Check``), all run by the agent.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ Obj = dict[str, Any]
 
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
-_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 _NON_NEGATIVE = ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
                  "failureThreshold", "terminationGracePeriodSeconds")  # fmt: skip
 
@@ -40,22 +39,6 @@ def _containers(pod: Mapping[str, Any]) -> list[tuple[str, Obj]]:
     return [("containers", c) for c in spec.get("containers") or []] + [
         ("initContainers", c) for c in spec.get("initContainers") or []
     ]
-
-
-def default_probes(pod: Obj) -> None:
-    """The API server's probe defaults (what ``kubectl get -o yaml`` then shows)."""
-    for _group, c in _containers(pod):
-        for member in PROBES:
-            probe = c.get(member)
-            if not isinstance(probe, dict):
-                continue
-            for field, value in _DEFAULTS.items():
-                if not probe.get(field):
-                    probe[field] = value
-            http = probe.get("httpGet")
-            if isinstance(http, dict):
-                http.setdefault("path", "/")
-                http.setdefault("scheme", "HTTP")
 
 
 def _port_causes(port: Any, field: str) -> list[Cause]:
@@ -71,12 +54,11 @@ def _port_causes(port: Any, field: str) -> list[Cause]:
 _PORT_RANGE = "must be between 1 and 65535, inclusive"
 _NO_HANDLER = "Required value: must specify a handler type"
 _TWO_HANDLERS = "Forbidden: may not specify more than 1 handler type"
-_NO_GRPC = "gRPC probes are not supported by this stowage release"
 
 
 def validate_probes(pod: Mapping[str, Any]) -> list[Cause]:
     """The API server's probe checks (one handler each, liveness/startup successThreshold 1,
-    no negative numbers, valid ports), and stowage's refusal of gRPC probes."""
+    no negative numbers, valid ports)."""
     causes: list[Cause] = []
     for group, index, c in _indexed(pod):
         for member in PROBES:
@@ -92,8 +74,6 @@ def _probe_causes(probe: Mapping[str, Any], member: str, path: str) -> list[Caus
     if not handlers:
         causes.append(Cause("FieldValueRequired", _NO_HANDLER, path))
     causes.extend(Cause("FieldValueForbidden", _TWO_HANDLERS, f"{path}.{h}") for h in handlers[1:])
-    if "grpc" in handlers:
-        causes.append(Cause("FieldValueNotSupported", _NO_GRPC, f"{path}.grpc"))
     for field in _NON_NEGATIVE:
         value = probe.get(field)
         if isinstance(value, int) and value < 0:
@@ -107,6 +87,9 @@ def _probe_causes(probe: Mapping[str, Any], member: str, path: str) -> list[Caus
     for handler in ("httpGet", "tcpSocket"):
         if isinstance(probe.get(handler), Mapping):
             causes.extend(_port_causes(probe[handler].get("port"), f"{path}.{handler}.port"))
+    if isinstance(probe.get("grpc"), Mapping):
+        # an int32, not a name; unset decodes as 0, which the range check refuses
+        causes.extend(_port_causes(probe["grpc"].get("port") or 0, f"{path}.grpc.port"))
     return causes
 
 

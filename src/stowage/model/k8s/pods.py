@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stowage.model.k8s import init_containers, pod_lifecycle, pod_volumes, taints
+from stowage.model.k8s import defaults, init_containers, pod_lifecycle, pod_volumes, taints
 from stowage.model.k8s.errors import Cause
 from stowage.model.k8s.quantity import QuantityError, cpu_units, memory_mib
 from stowage.model.tasks import Needs
@@ -54,24 +54,6 @@ LOG_GROUP_PREFIX = "/k8s/"
 class PodConfigError(ValueError):
     """The pod cannot be turned into a task yet (a ConfigMap or Secret it needs is missing):
     the kubelet's ``CreateContainerConfigError``. ``str(exc)`` is the message."""
-
-
-# -- defaults (what the API server fills in at create) -----------------------------------------
-def _pull_policy(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    if "@" in tail:
-        return "IfNotPresent"
-    return "Always" if ":" not in tail or tail.endswith(":latest") else "IfNotPresent"
-
-
-def _resources(container: Obj) -> Obj:
-    res: Obj = container.setdefault("resources", {})
-    limits = res.get("limits") or {}
-    if limits:
-        requests = res.setdefault("requests", {})
-        for name, value in limits.items():
-            requests.setdefault(name, value)
-    return res
 
 
 def qos_class(pod: Obj) -> str:
@@ -93,14 +75,11 @@ def qos_class(pod: Obj) -> str:
 
 
 def prepare_pod(pod: Obj) -> None:
-    """The API server's defaults for a new or updated pod."""
+    """What the API server fills in for a new or updated pod: the defaults
+    (``model/k8s/defaults``; here too, as controllers write their pods to the store without the
+    API), then admission's (priority, service account, default tolerations) and the status."""
+    defaults.default_object("v1", "Pod", pod)
     spec = pod.setdefault("spec", {})
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
@@ -108,29 +87,9 @@ def prepare_pod(pod: Obj) -> None:
     spec["serviceAccount"] = sa
     if isinstance(spec.get("tolerations") or [], list):
         spec["tolerations"] = taints.with_default_tolerations(spec.get("tolerations") or [])
-    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        c.setdefault("imagePullPolicy", _pull_policy(str(c.get("image", ""))))
-        c.setdefault("terminationMessagePath", "/dev/termination-log")
-        c.setdefault("terminationMessagePolicy", "File")
-        _resources(c)
-        for p in c.get("ports") or []:
-            p.setdefault("protocol", "TCP")
-    _volume_defaults(spec)
-    pod_lifecycle.default_probes(pod)
     status = pod.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status["qosClass"] = qos_class(pod)
-
-
-def _volume_defaults(spec: Obj) -> None:
-    """The API server's volume defaults: a volume without a source is an emptyDir; file
-    volumes get ``defaultMode`` 0644."""
-    for v in spec.get("volumes") or []:
-        if not any(value is not None for key, value in v.items() if key != "name"):
-            v["emptyDir"] = {}
-        for source in ("configMap", "secret", "downwardAPI", "projected"):
-            if isinstance(v.get(source), dict):
-                v[source].setdefault("defaultMode", pod_volumes.DEFAULT_MODE)
 
 
 # Fields the API server forbids on init containers (they run to completion: no probes).

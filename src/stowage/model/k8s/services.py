@@ -1,8 +1,10 @@
 """core/v1 Service rules, pure: the API server's defaults, its validation (with its messages),
 and what an update keeps of the allocated values.
 
-- ``prepare_service``: defaults (``type: ClusterIP``, ``sessionAffinity: None``, port
-  ``protocol: TCP``, ``targetPort`` = ``port``, traffic policies, IP families).
+- ``prepare_service``: what the API server's strategy adds to a defaulted Service (the
+  defaults, ``type: ClusterIP``, ``sessionAffinity: None``, port ``protocol: TCP``,
+  ``targetPort`` = ``port``, traffic policies, are ``model/k8s/defaults``'s): the IP families,
+  ``clusterIPs`` from ``clusterIP``, and the zeros a protobuf body carries dropped.
 - ``validate_service``: the causes a real API server gives for a bad spec (422 Invalid).
 - ``carry_allocated``: an update keeps ``clusterIP(s)`` and ``nodePort`` values the new object
   leaves unset (so ``kubectl replace``/``apply`` never re-allocate them), and drops the ones a
@@ -134,36 +136,17 @@ def _int(value: Any) -> int:
 
 # -- defaults --------------------------------------------------------------------------------
 def prepare_service(svc: Obj) -> None:
-    """The API server's defaulting, on every write."""
+    """The API server's strategy, on every write of a defaulted Service."""
     spec = svc.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
-    if not spec.get("type"):
-        spec["type"] = CLUSTER_IP
-    if not spec.get("sessionAffinity"):
-        spec["sessionAffinity"] = "None"
-    if spec["sessionAffinity"] == "ClientIP":
-        config = spec.setdefault("sessionAffinityConfig", {}).setdefault("clientIP", {})
-        if isinstance(config, dict):
-            config.setdefault("timeoutSeconds", 10800)
     for member in ("healthCheckNodePort", "publishNotReadyAddresses"):
         if spec.get(member) in (0, False):  # protobuf bodies carry zeros JSON would omit
             spec.pop(member)
     for port in ports_of(svc):
         if port.get("nodePort") == 0:
             port.pop("nodePort")
-        if not port.get("protocol"):
-            port["protocol"] = "TCP"
-        if port.get("targetPort") in (None, 0, ""):
-            port["targetPort"] = port.get("port")
-    kind = spec["type"]
-    if kind in (NODE_PORT, LOAD_BALANCER) and not spec.get("externalTrafficPolicy"):
-        spec["externalTrafficPolicy"] = "Cluster"
-    if kind == LOAD_BALANCER and spec.get("allocateLoadBalancerNodePorts") is None:
-        spec["allocateLoadBalancerNodePorts"] = True
-    if kind != EXTERNAL_NAME:
-        if not spec.get("internalTrafficPolicy"):
-            spec["internalTrafficPolicy"] = "Cluster"
+    if spec.get("type") != EXTERNAL_NAME:
         if spec.get("clusterIP") and not spec.get("clusterIPs"):
             spec["clusterIPs"] = [spec["clusterIP"]]
         _default_families(svc, spec)
