@@ -9,8 +9,9 @@ their own in ``eks_nodegroups``):
   idempotent, so ACTIVE and UPDATING clusters are provisioned again after a restart.
 - UPDATING: each InProgress update is applied (its ``_apply`` merged into the cluster) and
   marked Successful in one transaction with the cluster, which is ACTIVE again after the last.
-- DELETING: the Kubernetes API is torn down (its pods' tasks stopped, its objects deleted),
-  then the cluster's remaining children and the cluster record are deleted.
+- DELETING: the Kubernetes API is torn down (its pods' tasks stopped, its objects deleted,
+  its listener closed), then the cluster's remaining children are deleted, and the cluster
+  record with its endpoint port's claim (``resources/eks_ports``), so the port is free again.
 
 The runtime is a protocol: the Kubernetes side lives in the API layer (``api/eks/kube``) and
 the composition root hands it in.
@@ -28,6 +29,7 @@ from stowage.controllers.services.queue import WorkQueue
 from stowage.model.eks import clusters as model
 from stowage.model.eks import updates as updates_model
 from stowage.resources import eks as keys
+from stowage.resources import eks_ports
 from stowage.resources.paging import collect
 from stowage.resources.records import Doc, Record, Records
 from stowage.store.base import Compacted, Compare, Delete, EventType, StoreError
@@ -195,9 +197,13 @@ class EksController:
             children = await collect(self.records, keys.child_prefix(account, region, family, name))
             for i in range(0, len(children), 64):
                 await self.records.store.txn([], [Delete(c.key) for c in children[i : i + 64]])
-        result = await self.records.store.txn(
-            [Compare.mod_revision(rec.key, rec.mod_revision)], [Delete(rec.key)]
-        )
+        ops = [Delete(rec.key)]
+        port = model.port_of(rec.doc)
+        if port is not None:
+            holder = await eks_ports.holder_of(self.records.store, port)
+            if holder is not None and holder.id == rec.doc.get("_id"):
+                ops.append(eks_ports.release(port))
+        result = await self.records.store.txn([Compare.mod_revision(rec.key, rec.mod_revision)], ops)
         if not result.succeeded:
             self.queue.add(rec.key)
             return

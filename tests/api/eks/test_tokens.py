@@ -175,6 +175,6 @@ def test_the_endpoint_answers_401_status_to_bad_tokens(env: EksEnv, eks: Any) ->
         )  # fmt: skip
     # and an EKS token does not open stowage's own API server
     local = f"https://127.0.0.1:{env.plane.config.k8s_port}/api/v1/namespaces"
-    assert _get(local, good, ca)[0] == 401
+    assert _get(local, good, (env.plane.config.data_dir / "k8s" / "ca.crt").read_bytes())[0] == 401
     eks.delete_cluster(name=name)
     eks.delete_cluster(name=other)

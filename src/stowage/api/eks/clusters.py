@@ -2,7 +2,8 @@
 (access config and logging), DescribeUpdate/ListUpdates.
 
 The API only writes records; ``controllers/eks`` brings a CREATING cluster's Kubernetes API up
-and marks it ACTIVE, applies InProgress updates, and tears a DELETING cluster down.
+and marks it ACTIVE, applies InProgress updates, and tears a DELETING cluster down. CreateCluster
+gives the cluster its CA and its endpoint's port (claimed in the same transaction as the record).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from stowage.api.aws.service import Params, Result
 from stowage.api.eks import errors
 from stowage.api.eks.access import bootstrap_entry
 from stowage.api.eks.common import EksPlane, cluster_record, next_token, page_args
+from stowage.api.eks.listener import port_free
+from stowage.api.k8s.pki import new_ca
 from stowage.model.eks import clusters as model
 from stowage.model.eks import updates as updates_model
 from stowage.model.k8s.service_ranges import IpRange
 from stowage.resources import eks as keys
-from stowage.resources.records import Doc, Record, RecordExists
+from stowage.resources import eks_ports
+from stowage.resources.records import Doc, Record
 from stowage.store.base import Compare
 
 
@@ -41,12 +45,31 @@ async def create_cluster(plane: EksPlane, ctx: RequestContext, params: Params) -
         raise errors.invalid_parameter(
             "serviceIpv4Cidr must have a prefix length between /12 and /24", cluster=name
         )
-    try:
-        await plane.records.create(keys.cluster_key(ctx.account_id, ctx.region, name), doc)
-    except RecordExists as exists:
-        if model.same_request(exists.current.doc, token) and exists.current.doc["status"] != model.DELETING:
-            return {"cluster": plane.render(exists.current.doc)}
-        raise errors.in_use(f"Cluster already exists with name: {name}", cluster=name) from None
+    key = keys.cluster_key(ctx.account_id, ctx.region, name)
+    ca = new_ca("kubernetes")  # EKS's cluster CAs are named so
+    for _ in range(8):
+        existing = await plane.records.get(key)
+        if existing is not None:
+            if model.same_request(existing.doc, token) and existing.doc["status"] != model.DELETING:
+                return {"cluster": plane.render(existing.doc)}
+            raise errors.in_use(f"Cluster already exists with name: {name}", cluster=name)
+        port = await plane.ports.pick(lambda p: port_free(plane.endpoint.bind, p))
+        if port is None:
+            raise errors.limit_exceeded(
+                f"Cannot create cluster {name}: every port of the EKS endpoint range {plane.ports} "
+                "is in use (delete a cluster, or widen the control plane's --eks-port-range)",
+                cluster=name,
+            )
+        doc = model.with_endpoint(doc, port, ca)
+        claim, put = eks_ports.claim(port, eks_ports.Holder(key, doc["_id"]))
+        result = await plane.records.commit([Compare.absent(key), claim], [(key, doc)], [put])
+        if result.succeeded:
+            break
+        # the name was taken meanwhile (answered above), or the port: pick again
+    else:
+        raise errors.in_use(
+            f"Cluster {name} could not be created: too many concurrent creations", cluster=name
+        )
     if doc["accessConfig"]["authenticationMode"] in ("API", "API_AND_CONFIG_MAP"):
         await bootstrap_entry(plane, ctx, doc)
     return {"cluster": plane.render(doc)}

@@ -13,12 +13,17 @@
 - ``metrics.k8s.io`` (``kubectl top``) and the HPAs' metrics: the agents' latest samples of
   that ECS cluster's tasks (when the control plane runs the metrics pipeline).
 
-``front`` wraps the listener's local API: ``/eks/<id>/...`` goes to that cluster's API with the
-prefix stripped, everything else to the local API. Why a path prefix on the one listener
-rather than a port per cluster: one TLS listener and certificate, no port to allocate, persist
-and open per cluster, and a cluster's endpoint stays valid across restarts; kubectl and
-client-go support a path in the server URL. The price: every cluster's endpoint shares the
-listener's CA (``certificateAuthority.data``), where EKS gives each cluster its own.
+Each cluster is served on a TLS listener of its own (``listener.ClusterListener``): its port,
+chosen once at CreateCluster from ``--eks-port-range`` and kept in the record with the
+cluster's own CA, so that ``certificateAuthority.data`` verifies that cluster's endpoint and no
+other, as on EKS. A record without them (made before per-cluster listeners) gets them at its
+next provisioning; a CREATING cluster whose port another program took since CreateCluster gets
+another one (its endpoint was never shown); an ACTIVE cluster whose port is taken is retried by
+the controller until it is free.
+
+``front`` wraps the Kubernetes listener's local API: ``/eks/<id>/...`` goes to that cluster's
+API with the prefix stripped (the endpoint before per-cluster listeners, kept for existing
+kubeconfigs; served with the listener's CA), everything else to the local API.
 
 Node ports (``NodePortProxy``) are not opened for EKS clusters: their ranges are per cluster,
 so two clusters could claim the same host port.
@@ -39,6 +44,7 @@ from stowage.api.aws.errors import AwsError
 from stowage.api.ecs.clusters import create_cluster as create_ecs_cluster
 from stowage.api.ecs.container_instances import deregister_container_instance
 from stowage.api.eks.kube_auth import AccessIndex, EksAuthenticator
+from stowage.api.eks.listener import ClusterListener, port_free
 from stowage.api.eks.tokens import TokenVerifier
 from stowage.api.k8s.app import K8sApp
 from stowage.api.k8s.context import PodLogSource
@@ -46,9 +52,10 @@ from stowage.api.k8s.controllers import BuiltinControllers
 from stowage.api.k8s.core_services import NETWORKING
 from stowage.api.k8s.http import Receive, Scope, Send, send_error
 from stowage.api.k8s.metrics import PodMetricsSource
+from stowage.api.k8s.pki import new_ca
 from stowage.api.k8s.pod_exec import PodExecSource
 from stowage.api.k8s.service_alloc import ServiceNetwork, ensure_kubernetes_service
-from stowage.api.k8s.serving import build_api
+from stowage.api.k8s.serving import build_api, listen_socket
 from stowage.controllers.k8s.deployments import DeploymentController
 from stowage.controllers.k8s.disruption import DisruptionController
 from stowage.controllers.k8s.endpoints import EndpointsController
@@ -69,17 +76,21 @@ from stowage.model.identity import Credential
 from stowage.model.k8s.errors import K8sError
 from stowage.model.k8s.service_ranges import IpRange
 from stowage.resources import eks as keys
+from stowage.resources import eks_ports
+from stowage.resources.eks_ports import EksPorts, Holder
 from stowage.resources.k8s_objects import K8sObjects, cluster_prefix
 from stowage.resources.k8s_ranges import NODE_PORTS, SERVICE_IPS, range_prefix
 from stowage.resources.records import Doc, Records
 from stowage.resources.tasks import TaskRecords
-from stowage.store.base import Delete, Store
+from stowage.store.base import Compare, Delete, Op, Store
 
 log = logging.getLogger(__name__)
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 CredentialLookup = Callable[[str], Awaitable[Credential | None]]
 DRAIN_TIMEOUT = 10.0
+DEFAULT_EKS_PORTS = (6501, 6599)
+"""The clusters' endpoint ports (``--eks-port-range``): near the Kubernetes listener's 6443."""
 """How long a teardown waits for its pods' tasks to be told to stop."""
 
 
@@ -97,6 +108,7 @@ class _Stack:
     access: AccessIndex
     builtin: BuiltinControllers
     controllers: list[_Service] = field(default_factory=list)
+    listener: ClusterListener | None = None
 
     @property
     def space(self) -> str:
@@ -105,10 +117,16 @@ class _Stack:
 
 @dataclass
 class ListenerInfo:
-    """The Kubernetes listener the clusters are served on (for ``default/kubernetes``)."""
+    """Where the Kubernetes listener is: ``host`` as its URL shows it, ``bind`` the address it
+    listens on (the clusters' own listeners listen there too)."""
 
     host: str
     port: Callable[[], int]
+    bind: str = ""
+
+
+class NoPort(RuntimeError):
+    """No port of the range is free for a cluster's listener."""
 
 
 class EksKubernetes:
@@ -120,6 +138,7 @@ class EksKubernetes:
         credentials: CredentialLookup,
         listener: ListenerInfo,
         *,
+        ports: EksPorts,
         metrics: Metrics | None = None,
         hpa_sync_period: float = SYNC_PERIOD,
     ) -> None:
@@ -130,6 +149,7 @@ class EksKubernetes:
         self.tasks = tasks
         self.logstore = logstore
         self.listener = listener
+        self.ports = ports
         self.verifier = TokenVerifier(credentials)
         self._stacks: dict[str, _Stack] = {}
         self._by_id: dict[str, _Stack] = {}
@@ -184,6 +204,8 @@ class EksKubernetes:
     def begin_shutdown(self) -> None:
         for stack in self._stacks.values():
             stack.app.ctx.closing.set()
+            if stack.listener is not None:
+                stack.listener.begin_shutdown()
 
     # -- serving ---------------------------------------------------------------------------------
     def front(self, local: App) -> App:
@@ -258,20 +280,76 @@ class EksKubernetes:
             ),
         ]
         try:
+            # the port first: a port in use is found before anything else of the cluster starts
+            listener = stack.listener = await self._bind(stack)
             await builtin.start()
             types = {t.plural: t for t in NETWORKING}
             await ensure_kubernetes_service(
-                app.ctx.service, types, network, self.listener.host, self.listener.port()
+                app.ctx.service, types, network, self.listener.host, listener.port
             )
             for controller in stack.controllers:
                 await controller.start()
+            await listener.start()
         except BaseException:
             await self._stop_stack(stack)  # nothing half-started is left running; the sync retries
             raise
         log.info(
-            "EKS cluster %s serves its Kubernetes API at %s", cluster.get("arn"), model.endpoint_path(cluster)
+            "EKS cluster %s serves its Kubernetes API at %s (and %s on the Kubernetes listener)",
+            cluster.get("arn"),
+            model.endpoint_url(stack.doc, self.listener.host),
+            model.endpoint_path(cluster),
         )
         return stack
+
+    # -- the cluster's own listener ----------------------------------------------------------------
+    @property
+    def _bind_host(self) -> str:
+        return self.listener.bind or self.listener.host
+
+    async def _bind(self, stack: _Stack) -> ClusterListener:
+        """The cluster's listener, its socket bound to the record's port; a record without a
+        port or CA gets them, and so does a CREATING cluster whose port is taken."""
+        port, ca = model.port_of(stack.doc), model.ca_of(stack.doc)
+        if port is not None and ca is not None:
+            try:
+                return ClusterListener(stack.app, listen_socket(self._bind_host, port), ca, self._bind_host)
+            except OSError as exc:
+                if stack.doc.get("status") != model.CREATING:
+                    # its endpoint is known to its users: keep it, and retry until it is free
+                    raise RuntimeError(
+                        f"EKS cluster {stack.doc.get('arn')} cannot listen on its port {port}: {exc}"
+                    ) from exc
+                log.warning(
+                    "EKS cluster %s: port %s taken since CreateCluster, choosing another", stack.key, port
+                )
+        stack.doc = await self._assign(stack.key, stack.doc)
+        stack.access.cluster = stack.doc
+        port, ca = model.port_of(stack.doc), model.ca_of(stack.doc)
+        assert port is not None and ca is not None
+        return ClusterListener(stack.app, listen_socket(self._bind_host, port), ca, self._bind_host)
+
+    async def _assign(self, key: str, cluster: Doc) -> Doc:
+        """Give the cluster's record a free port of the range (its old one released) and a CA
+        if it has none, in one transaction with the port's claim."""
+        for _ in range(8):
+            rec = await self.records.get(key)
+            if rec is None or rec.doc.get("_id") != cluster.get("_id"):
+                raise RuntimeError(f"EKS cluster {key} changed while it was being provisioned")
+            port = await self.ports.pick(lambda p: port_free(self._bind_host, p))
+            if port is None:
+                raise NoPort(f"no free port in the EKS port range {self.ports} for {cluster.get('arn')}")
+            ca = None if model.ca_of(rec.doc) is not None else new_ca("kubernetes")
+            doc = model.with_endpoint(rec.doc, port, ca)
+            claim, put = eks_ports.claim(port, Holder(key, str(doc["_id"])))
+            extra: list[Op] = [put]
+            old = model.port_of(rec.doc)
+            if old is not None:
+                extra.append(eks_ports.release(old))
+            compares = [Compare.mod_revision(key, rec.mod_revision), claim]
+            if (await self.records.commit(compares, [(key, doc)], extra)).succeeded:
+                log.info("EKS cluster %s gets the port %s for its endpoint", cluster.get("arn"), port)
+                return doc
+        raise RuntimeError(f"EKS cluster {key}: could not claim a port (too much contention)")
 
     async def _backing_cluster(self, account: str, region: str, name: str, cluster: Doc) -> None:
         """The ECS cluster whose instances are the nodes (idempotent, as CreateCluster is)."""
@@ -284,6 +362,8 @@ class EksKubernetes:
 
     async def _stop_stack(self, stack: _Stack) -> None:
         stack.app.ctx.closing.set()
+        if stack.listener is not None:
+            await stack.listener.stop()
         for controller in reversed(stack.controllers):
             await controller.stop()
             if isinstance(controller, PodController):

@@ -1,6 +1,8 @@
 """The Kubernetes listener's credentials, made at first start and kept in the data dir:
 a CA, a serving certificate for 127.0.0.1/localhost (and the configured host) signed by it,
 a static admin bearer token, and a kubeconfig that trusts the CA and carries the token.
+``new_ca`` and ``issue_serving`` make the same in memory (each EKS cluster's own CA and
+listener certificate, ``api/eks/listener``).
 
 kubectl sends bearer tokens only over TLS, hence HTTPS even on localhost.
 """
@@ -61,9 +63,10 @@ def _names(host: str) -> list[x509.GeneralName]:
     return names
 
 
-def _make_ca(directory: Path) -> None:
+def new_ca(common_name: str = "stowage-kubernetes-ca") -> tuple[bytes, bytes]:
+    """A self-signed CA: ``(key PEM, certificate PEM)``, in memory."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stowage-kubernetes-ca")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -91,17 +94,22 @@ def _make_ca(directory: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(directory / "ca.key", _key_pem(key))
-    (directory / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _make_serving(directory: Path, host: str) -> None:
-    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+def issue_serving(
+    ca_key_pem: bytes, ca_cert_pem: bytes, host: str, extra_dns: tuple[str, ...] = ()
+) -> tuple[bytes, bytes]:
+    """A serving certificate signed by the CA for localhost, 127.0.0.1, ::1, ``host`` and
+    ``extra_dns``: ``(key PEM, certificate PEM)``, in memory."""
+    ca_key = serialization.load_pem_private_key(ca_key_pem, None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise RuntimeError("the stowage CA key is not an EC key")
-    ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        raise RuntimeError("the CA key is not an EC key")
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
+    names = _names(host)
+    names += [x509.DNSName(d) for d in extra_dns if d and x509.DNSName(d) not in names]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
@@ -110,7 +118,7 @@ def _make_serving(directory: Path, host: str) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=825))
-        .add_extension(x509.SubjectAlternativeName(_names(host)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
@@ -118,8 +126,19 @@ def _make_serving(directory: Path, host: str) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(directory / "server.key", _key_pem(key))
-    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _make_ca(directory: Path) -> None:
+    key, cert = new_ca()
+    _write_private(directory / "ca.key", key)
+    (directory / "ca.crt").write_bytes(cert)
+
+
+def _make_serving(directory: Path, host: str) -> None:
+    key, cert = issue_serving((directory / "ca.key").read_bytes(), (directory / "ca.crt").read_bytes(), host)
+    _write_private(directory / "server.key", key)
+    (directory / "server.crt").write_bytes(cert)
     (directory / "server.host").write_text(host)
 
 

@@ -87,12 +87,61 @@ def _shared() -> tuple[Registry, Schemas, OpenApi]:
     return registry, schemas, OpenApi(registry, schemas)
 
 
-class _Quiet(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """A second uvicorn server leaves signals to the first (which stops us on shutdown)."""
 
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[no-untyped-def]
         yield
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``host:port`` (port 0: an ephemeral one).
+    Raises ``OSError`` when the address is in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def tls_config(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]], certfile: str, keyfile: str
+) -> uvicorn.Config:
+    """How every Kubernetes HTTPS listener runs under uvicorn (on the caller's event loop)."""
+    return uvicorn.Config(
+        app,
+        loop="none",
+        http="httptools",
+        ws=K8sWebSocketProtocol,  # kubectl port-forward's subprotocol is not an RFC 7230 token
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=2,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
+
+
+async def serve_started(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+    """Run ``server`` on ``sock`` in a task, returned once it accepts connections."""
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(1000):  # uvicorn flags readiness with a bool, not an event
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()
+        raise RuntimeError("the Kubernetes listener stopped at start-up")
+    return task
 
 
 Front = Callable[[K8sApp], Callable[[Scope, Receive, Send], Awaitable[None]]]
@@ -135,16 +184,10 @@ class K8sListener:
         creds = ensure_credentials(cfg.data_dir, cfg.host)
         app, controllers = build_api(self.store, creds.token, self.pod_logs, cfg.network)
         self._app = app
-        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((cfg.host, cfg.port))
+            sock = listen_socket(cfg.host, cfg.port)
         except OSError as e:
-            sock.close()
             raise RuntimeError(f"cannot listen for the Kubernetes API on {cfg.host}:{cfg.port}: {e}") from e
-        sock.listen(1024)
-        sock.setblocking(False)
         self.port = int(sock.getsockname()[1])
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
         url_host = f"[{host}]" if ":" in host else host
@@ -155,29 +198,11 @@ class K8sListener:
         self._controllers = controllers
         types = {t.plural: t for t in NETWORKING}
         await ensure_kubernetes_service(app.ctx.service, types, cfg.network, host, self.port)
-        uv = uvicorn.Config(
-            app if self.front is None else self.front(app),
-            loop="none",
-            http="httptools",
-            ws=K8sWebSocketProtocol,  # kubectl port-forward's subprotocol is not an RFC 7230 token
-            lifespan="off",
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            timeout_keep_alive=75,
-            timeout_graceful_shutdown=2,
-            ssl_certfile=str(creds.server_cert),
-            ssl_keyfile=str(creds.server_key),
+        uv = tls_config(
+            app if self.front is None else self.front(app), str(creds.server_cert), str(creds.server_key)
         )
-        self._server = _Quiet(uv)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        for _ in range(1000):  # uvicorn flags readiness with a bool, not an event
-            if self._server.started or self._task.done():
-                break
-            await asyncio.sleep(0.01)
-        if self._task.done():
-            self._task.result()
-            raise RuntimeError("the Kubernetes listener stopped at start-up")
+        self._server = QuietServer(uv)
+        self._task = await serve_started(self._server, sock)
         log.info("Kubernetes API on https://%s:%s (kubeconfig in %s)", host, self.port, cfg.data_dir)
 
     def begin_shutdown(self) -> None:

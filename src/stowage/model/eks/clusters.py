@@ -1,8 +1,13 @@
 """EKS clusters as records: the stored document (the API's ``Cluster`` shape plus private
 ``_``-members), its defaults and checks, and what DescribeCluster shows.
 
-A cluster's Kubernetes API is served by stowage itself, on the Kubernetes listener under the
-path ``/eks/<id>`` (``endpoint``), in its own object space ``eks-<id>``; its nodes are the
+A cluster's Kubernetes API is served by stowage itself, in its own object space ``eks-<id>``,
+on a TLS listener of its own: the port ``_port`` (from ``--eks-port-range``), with a serving
+certificate from the cluster's own CA ``_ca`` (made at creation, kept in the record: its key
+never leaves the store), so DescribeCluster's ``endpoint`` is ``https://<host>:<port>`` and its
+``certificateAuthority`` that CA, as on EKS. The path ``/eks/<id>`` on the Kubernetes listener
+serves the same API for compatibility (the listener's CA; clusters made before per-cluster
+ports show it as their endpoint until the control plane gives them a port). Its nodes are the
 container instances of the ECS cluster ``eks-<name>`` (``backing_cluster``). The id is new for
 every cluster, so a cluster deleted and created again under the same name never sees the old
 one's objects or serves them at the old address.
@@ -10,6 +15,7 @@ one's objects or serves them at the old address.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -59,7 +65,37 @@ def backing_cluster(name: str) -> str:
 
 
 def endpoint_path(doc: Mapping[str, Any]) -> str:
+    """The path of the cluster's API on the Kubernetes listener (kept for compatibility)."""
     return f"{ENDPOINT_PREFIX}{doc['_id']}"
+
+
+def port_of(doc: Mapping[str, Any]) -> int | None:
+    """The port of the cluster's own listener (None: a record from before per-cluster ports)."""
+    port = doc.get("_port")
+    return int(port) if port else None
+
+
+def ca_of(doc: Mapping[str, Any]) -> tuple[bytes, bytes] | None:
+    """The cluster's own CA: ``(key PEM, certificate PEM)``."""
+    ca = doc.get("_ca")
+    if not isinstance(ca, Mapping) or not ca.get("key") or not ca.get("cert"):
+        return None
+    return str(ca["key"]).encode(), str(ca["cert"]).encode()
+
+
+def with_endpoint(doc: Mapping[str, Any], port: int, ca: tuple[bytes, bytes] | None = None) -> Doc:
+    """The record with its listener's port (and CA, when it has none yet)."""
+    out = {**doc, "_port": port}
+    if ca is not None:
+        out["_ca"] = {"key": ca[0].decode(), "cert": ca[1].decode()}
+    return out
+
+
+def endpoint_url(doc: Mapping[str, Any], host: str) -> str | None:
+    """``https://<host>:<port>`` of the cluster's own listener (``host``: the Kubernetes
+    listener's URL host, e.g. ``127.0.0.1`` or ``[::1]``)."""
+    port = port_of(doc)
+    return None if port is None else f"https://{host}:{port}"
 
 
 def check_version(version: str) -> str:
@@ -168,11 +204,19 @@ def new_cluster(
     }
 
 
-def render(doc: Mapping[str, Any], *, base_url: str, ca_data: str) -> Doc:
+def render(doc: Mapping[str, Any], *, host: str, base_url: str, ca_data: str) -> Doc:
     """DescribeCluster's ``cluster``: the record without private members, with the endpoint
-    and CA once the control plane exists (EKS shows neither while CREATING)."""
+    and CA once the control plane exists (EKS shows neither while CREATING): the cluster's own
+    listener (``https://<host>:<port>``) and CA (base64 of its PEM, as EKS); for a record
+    without them, the path prefix on the Kubernetes listener (``base_url``) and its CA."""
     out = {k: v for k, v in doc.items() if not k.startswith("_") and v is not None}
-    if doc.get("status") != CREATING and base_url:
+    if doc.get("status") == CREATING or not base_url:
+        return out
+    own, ca = endpoint_url(doc, host), ca_of(doc)
+    if own is not None and ca is not None:
+        out["endpoint"] = own
+        out["certificateAuthority"] = {"data": base64.b64encode(ca[1]).decode()}
+    else:
         out["endpoint"] = f"{base_url}{endpoint_path(doc)}"
         out["certificateAuthority"] = {"data": ca_data}
     return out
