@@ -1,24 +1,27 @@
-"""The CBOR codec and the CBOR output serializers, against botocore's own RPC v2 CBOR serializer
-and parser: what botocore sends decodes to exactly the params the JSON path gives handlers, and
-what the server sends parses back in botocore to the values handlers returned."""
+"""The CBOR codec and the CBOR output serializers, against botocore's own serializers and
+parser: what botocore sends over CBOR (and query) decodes to exactly the params the JSON path
+gives handlers, and what the server sends parses back in botocore to the values handlers
+returned."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import cbor2
 import orjson
 import pytest
 from botocore.parsers import RpcV2CBORParser
-from botocore.serialize import JSONSerializer, RpcV2CBORSerializer
+from botocore.serialize import JSONSerializer, QuerySerializer, RpcV2CBORSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stowage.api.aws import cbor
 from stowage.api.aws.catalog import load_model
 from stowage.api.aws.errors import AwsError
+from stowage.api.aws.query import compile_codec
 from stowage.api.aws.serialize import OutputCompiler, OutputShapeError
 from stowage.api.aws.shapes import InputCompiler
 
@@ -29,11 +32,14 @@ def _validate(operation: str, data: Any) -> Any:
     return InputCompiler().compile(MODEL.operation_model(operation).input_shape)(data)
 
 
-def _botocore_bodies(operation: str, params: dict[str, Any]) -> tuple[bytes, bytes]:
+def _botocore_bodies(operation: str, params: dict[str, Any]) -> tuple[bytes, bytes, dict[str, str]]:
     op = MODEL.operation_model(operation)
     as_cbor = RpcV2CBORSerializer().serialize_to_request(params, op)["body"]
     as_json = JSONSerializer().serialize_to_request(params, op)["body"]
-    return as_cbor, as_json
+    # The query body as it travels: botocore's pairs, form-encoded, then parsed as the server does.
+    pairs = QuerySerializer().serialize_to_request(params, op)["body"]
+    as_query = dict(parse_qsl(urlencode({k: str(v) for k, v in pairs.items()}), keep_blank_values=True))
+    return as_cbor, as_json, as_query
 
 
 def test_empty_body_is_an_empty_map() -> None:
@@ -127,14 +133,16 @@ _moments = st.datetimes(
         max_size=4,
     ),
 )
-def test_botocore_cbor_and_json_give_handlers_the_same_params(
+def test_botocore_cbor_json_and_query_give_handlers_the_same_params(
     namespace: str, data: list[dict[str, Any]]
 ) -> None:
     params = {"Namespace": namespace, "MetricData": data}
-    as_cbor, as_json = _botocore_bodies("PutMetricData", params)
+    as_cbor, as_json, as_query = _botocore_bodies("PutMetricData", params)
     from_cbor = _validate("PutMetricData", cbor.decode(as_cbor))
     from_json = _validate("PutMetricData", orjson.loads(as_json))
-    assert from_cbor == from_json
+    codec = compile_codec(MODEL.operation_model("PutMetricData").input_shape, None, "")
+    from_query = _validate("PutMetricData", codec.decode(as_query))
+    assert from_cbor == from_json == from_query
     for sent, got in zip(data, from_cbor["MetricData"], strict=True):
         assert got["Timestamp"] == sent["Timestamp"].timestamp()
 

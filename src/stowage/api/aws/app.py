@@ -1,4 +1,4 @@
-"""The AWS JSON protocol as a plain ASGI app: dispatch, SigV4, validation, errors, serialization.
+"""The AWS protocols as a plain ASGI app: dispatch, SigV4, validation, errors, serialization.
 
 Constructor::
 
@@ -33,6 +33,21 @@ request: ``rest.RestCatalog`` picks the operation by method and path, the member
 path, query string and body (``rest.decode``), and the same SigV4 check, validation and handler
 call follow. Its errors carry the code in ``x-amzn-ErrorType`` and ``{"message", ...}`` in the
 body, authentication failures with 403 (``rest``).
+
+**RPC v2 CBOR.** ``POST [prefix]/service/<targetPrefix>/operation/<Operation>`` with
+``smithy-protocol: rpc-v2-cbor`` (services whose model lists ``smithy-rpc-v2-cbor``, e.g.
+CloudWatch): the same checks in the same order (an unknown operation is 404, a missing
+``smithy-protocol``, an ``X-Amz-Target`` or another content type 400), the body decoded by
+``cbor``, the answer CBOR with ``smithy-protocol`` (no body when the operation has no output).
+
+**Query.** ``POST /`` form-encoded without ``X-Amz-Target`` (or ``GET /?Action=...``), for
+services listing ``query``: ``Action`` and ``Version`` pick the operation, ``query`` decodes the
+pairs and writes the XML answer. Its errors are ``<ErrorResponse>`` documents.
+
+``awsQueryCompatible`` services (CloudWatch) answer errors of every protocol with their query
+code too (``compat``: the ``x-amzn-query-error`` header, the query ``<Code>``), so handlers
+raise ``AwsError("InvalidParameterValue", ...)`` or the shape name alike. A ``Content-Encoding:
+gzip`` body is inflated (after SigV4, within the body limit) for every protocol.
 
 Every answer carries ``x-amzn-RequestId`` (a UUID, also ``RequestContext.request_id``).
 Errors are ``{"__type": code, "message": text}``. Nothing here caches credentials: the lookup is

@@ -3,6 +3,9 @@
 Handlers raise ``AwsError`` (or a helper below); the protocol layer turns it into the JSON body
 ``{"__type": code, "message": message}`` with the status, as AWS JSON 1.0/1.1 services do.
 Anything else a handler raises becomes a logged ``ServerException`` (HTTP 500) and is a bug.
+The other protocols render the same ``AwsError`` their way (CBOR map, query ``<ErrorResponse>``);
+for ``awsQueryCompatible`` services (CloudWatch) ``code`` may be the shape name or the query-era
+code (``InvalidParameterValue``): see ``compat``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """``Instrumented``: an ASGI wrapper that times every AWS API request by service and operation.
 
-It reads the ``X-Amz-Target`` header (the JSON protocols) or, for REST requests, counts them
-under their method, takes the status from the response start, and records the time from the
-request's arrival to the end of the response body in ``RequestStats``. Operation labels come
-only from the catalog: an unknown target is counted as ``unknown``, so a client sending
-random targets cannot grow the label set.
+It reads the ``X-Amz-Target`` header (the JSON protocols) or the path of an RPC v2 CBOR request
+(``smithy-protocol`` header); REST and query requests are counted under their method. It takes
+the status from the response start, and records the time from the request's arrival to the end
+of the response body in ``RequestStats``. Operation labels come only from the catalog: an
+unknown target is counted as ``unknown``, so a client sending random targets cannot grow the
+label set.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class Instrumented:
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
                 names = self._names.get(value, ("unknown", "unknown"))
+                break
+            if name == b"smithy-protocol":
+                # RPC v2 CBOR: the target is the path's .../service/<prefix>/operation/<Op>.
+                parts = scope.get("path", "").rsplit("/", 4)
+                target = f"{parts[2].rpartition('.')[2]}.{parts[4]}" if len(parts) == 5 else ""
+                names = self._names.get(target.encode(), ("unknown", "unknown"))
                 break
         status = 0
 
