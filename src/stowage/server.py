@@ -33,7 +33,7 @@ from stowage.api.ecs.clusters import create_cluster
 from stowage.api.ecs.service import ecs_service
 from stowage.api.ecs.service_launch import ServiceLauncher
 from stowage.api.eks.common import EksPlane, KubeEndpoint
-from stowage.api.eks.kube import EksKubernetes, ListenerInfo
+from stowage.api.eks.kube import DEFAULT_EKS_PORTS, EksKubernetes, ListenerInfo
 from stowage.api.eks.service import eks_service
 from stowage.api.k8s.context import PodLogSource
 from stowage.api.k8s.metrics import PodMetricsSource
@@ -74,6 +74,7 @@ from stowage.model.k8s.service_ranges import DEFAULT_NODE_PORTS, DEFAULT_SERVICE
 from stowage.model.pricing import DEFAULT_PRICES, PriceTable, parse_price_table
 from stowage.resources.alarms import AlarmRecords
 from stowage.resources.credentials import CredentialStore, new_credential
+from stowage.resources.eks_ports import EksPorts
 from stowage.resources.k8s_objects import K8sObjects
 from stowage.resources.records import Records
 from stowage.store.base import Store
@@ -115,6 +116,8 @@ class ServerConfig:
     """Create the ``default`` cluster at start-up (``stowage up``)."""
     k8s_port: int = DEFAULT_K8S_PORT
     """The Kubernetes API's HTTPS port (on ``host``); 0 disables it."""
+    eks_port_range: tuple[int, int] = DEFAULT_EKS_PORTS
+    """Each EKS cluster's endpoint gets a port of this range (on ``host``), kept while it lives."""
     service_listener_host: str = "127.0.0.1"
     """Where load-balanced services get their stable listener (``controllers/service_lb``)."""
     service_listener_ports: tuple[int, int] = (20000, 20999)
@@ -321,6 +324,7 @@ class ControlPlane:
         await self.listeners.start()
         if cfg.default_cluster:
             await _create_default_cluster(records, admin, cfg.region)
+        eks_ports = EksPorts(self.store, *cfg.eks_port_range)
         self._api = AwsApi(
             [
                 ecs_service(records, self.tasks),
@@ -332,7 +336,9 @@ class ControlPlane:
             ],
             credentials.lookup,
             # EKS (REST-JSON) needs the Kubernetes listener: its clusters are served there
-            rest_services=[eks_service(EksPlane(records, self._kube_endpoint()))] if cfg.k8s_port else [],
+            rest_services=[eks_service(EksPlane(records, self._kube_endpoint(), eks_ports))]
+            if cfg.k8s_port
+            else [],
         )
         self._app = Instrumented(self._api, self._api.catalog, self.requests)
         index, store = self.tasks.index, self.store
@@ -357,13 +363,14 @@ class ControlPlane:
             network = ServiceNetwork(
                 IpRange.parse(cfg.service_cluster_ip_range), PortRange(*cfg.service_node_port_range)
             )
-            # each EKS cluster: its own Kubernetes API under /eks/<id> on the same listener
+            # each EKS cluster: its own Kubernetes API on its own port (and /eks/<id> here)
             self.eks_kube = EksKubernetes(
                 self.store,
                 self.tasks,
                 self.logstore,
                 credentials.lookup,
-                ListenerInfo(host, self._k8s_port),
+                ListenerInfo(host, self._k8s_port, cfg.host),
+                ports=eks_ports,
                 metrics=metrics,
                 hpa_sync_period=cfg.hpa_sync_period,
             )
@@ -421,6 +428,7 @@ class ControlPlane:
         return KubeEndpoint(
             url=lambda: self.k8s.url if self.k8s is not None else "",
             ca_cert=lambda: self.k8s.ca_cert if self.k8s is not None else None,
+            bind=self.config.host,
         )
 
     def _k8s_port(self) -> int:

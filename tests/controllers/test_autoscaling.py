@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import pytest
+
 from stowage.controllers.autoscaling import AutoscalingController
 from stowage.model import autoscaling as model
-from stowage.model.alarm_actions import AUTOSCALING_ARN_PREFIX, AlarmFiring
+from stowage.model.alarm_actions import AUTOSCALING_ARN_PREFIX, ActionFailed, AlarmFiring
 from stowage.resources import autoscaling as keys
 from stowage.resources import ecs_keys
 from stowage.resources.autoscaling import AutoscalingRecords
@@ -162,7 +164,8 @@ def test_step_sink_ignores_what_it_cannot_use() -> None:
         arn = await put_policy(
             records, "step-out", {"PolicyType": "StepScaling", "StepScalingPolicyConfiguration": STEP_CONFIG}
         )
-        await c.step_sink(AUTOSCALING_ARN_PREFIX + "nope", firing(95.0))  # unknown: logged, no raise
+        with pytest.raises(ActionFailed, match="No scaling policy found"):  # the alarm's history says so
+            await c.step_sink(AUTOSCALING_ARN_PREFIX + "nope", firing(95.0))
         await c.step_sink(arn, firing(None, state="INSUFFICIENT_DATA"))
         await c.step_sink(arn, firing(65.0))  # breach -5: no step covers it
         assert await desired(records) == (2, 2)

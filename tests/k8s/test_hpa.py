@@ -280,7 +280,9 @@ def test_missing_metrics_and_missing_target(cluster: HpaCluster) -> None:
     _eventually(
         lambda: _conditions(c, "norequest").get("ScalingActive") == ("False", "FailedGetResourceMetric")
     )
-    assert any("missing request for cpu in container burn" in m for _t, _r, m in _events(c, "norequest"))
+    _eventually(
+        lambda: any("missing request for cpu in container burn" in m for _t, _r, m in _events(c, "norequest"))
+    )
 
     # a target that does not exist
     refused = c.kubectl("autoscale", "deployment", "ghost", "--max=3", check=False)  # kubectl reads it first

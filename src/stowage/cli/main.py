@@ -46,6 +46,13 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "--k8s-port", type=int, default=6443, help="the Kubernetes API's HTTPS port (6443; 0 disables)"
     )
     p.add_argument(
+        "--eks-port-range",
+        type=_port_range,
+        default=(6501, 6599),
+        metavar="FIRST-LAST",
+        help="ports of the EKS clusters' endpoints, one per cluster (default 6501-6599)",
+    )
+    p.add_argument(
         "--k8s-cluster",
         default="default",
         help="the ECS cluster whose instances are the Kubernetes nodes and run its pods (default)",

@@ -27,6 +27,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         account_id=args.account_id,
         region=args.region,
         k8s_port=args.k8s_port,
+        eks_port_range=args.eks_port_range,
         k8s_cluster=args.k8s_cluster,
         hpa_sync_period=max(0.1, args.hpa_sync_period),
         agent_timeout=max(1.0, args.agent_timeout),

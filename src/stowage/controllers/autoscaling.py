@@ -36,7 +36,7 @@ from stowage.controllers.autoscaling_metrics import PointSource
 from stowage.model import autoscaling as model
 from stowage.model import autoscaling_rules as rules
 from stowage.model import services as service_model
-from stowage.model.alarm_actions import AlarmFiring
+from stowage.model.alarm_actions import ActionFailed, AlarmFiring
 from stowage.model.autoscaling_schedule import ScheduleError, parse
 from stowage.resources import autoscaling as keys
 from stowage.resources import ecs_keys
@@ -365,18 +365,22 @@ class AutoscalingController:
 
     # -- step scaling: the CloudWatch alarm action sink ---------------------------------------
     async def step_sink(self, arn: str, firing: AlarmFiring) -> None:
-        """Apply the step policy ``arn`` for an alarm evaluation. Never raises."""
+        """Apply the step policy ``arn`` for an alarm evaluation. Raises ``ActionFailed`` when
+        the policy does not exist or applying it failed (the alarm's history says so)."""
         try:
             async with self._lock:
                 await self._step(arn, firing)
-        except Exception:
+        except ActionFailed:
+            raise
+        except Exception as exc:
             log.exception("step scaling policy %s failed for alarm %s", arn, firing.alarm_name)
+            raise ActionFailed("the scaling policy could not be applied") from exc
 
     async def _step(self, arn: str, firing: AlarmFiring) -> None:
         found = await self._policy_by_arn(firing.account, firing.region, arn)
         if found is None:
-            log.warning("alarm %s invokes unknown scaling policy %s", firing.alarm_name, arn)
-            return
+            log.info("alarm %s invokes unknown scaling policy %s", firing.alarm_name, arn)
+            raise ActionFailed(f"No scaling policy found for ARN {arn}")
         policy, target_rec = found
         target = _target(target_rec)
         if target is None or policy.doc.get("PolicyType") != model.STEP or firing.value is None:

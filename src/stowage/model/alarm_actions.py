@@ -50,9 +50,15 @@ class AlarmFiring:
     """Epoch seconds of the evaluation."""
 
 
+class ActionFailed(Exception):
+    """What a sink raises when the action could not be carried out (e.g. no such scaling
+    policy): the alarm's history records "Failed to execute action <arn>. Received error: <msg>"."""
+
+
 ActionSink = Callable[[str, AlarmFiring], Awaitable[None]]
-"""Called with one action ARN and the firing; must not raise for an ARN it does not know
-(log and return): a broken action never stops alarm evaluation."""
+"""Called with one action ARN and the firing. Raises ``ActionFailed`` (any exception is taken as
+a failure) when the action could not be carried out; a failing action never stops alarm
+evaluation."""
 
 ActionSinks = Mapping[str, ActionSink]
 """ARN prefix (e.g. ``AUTOSCALING_ARN_PREFIX``) → the sink for ARNs starting with it."""

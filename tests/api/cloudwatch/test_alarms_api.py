@@ -115,7 +115,7 @@ def test_alarm_goes_insufficient_data_to_alarm_to_ok_and_survives_kill9(
     assert transition["oldState"]["stateValue"] == "INSUFFICIENT_DATA"
     assert transition["newState"]["stateValue"] == "ALARM"
     assert transition["newState"]["stateReasonData"]["threshold"] == 50.0
-    # neither action has a target in stowage: each invocation is a failed Action item
+    # no such scaling policy, and no SNS in stowage: each invocation is a failed Action item
     actions = cw.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
     assert {a["HistorySummary"].split(".")[0] for a in actions} >= {
         f"Failed to execute action {SCALING}",

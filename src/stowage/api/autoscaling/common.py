@@ -5,16 +5,14 @@ paging tokens and ``MaxResults``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from stowage.api.aws import page_tokens
 from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import AwsError
 from stowage.model import autoscaling as model
+from stowage.resources import autoscaling as keys
 from stowage.resources.autoscaling import AutoscalingRecords
 from stowage.resources.records import Record, Records
 
@@ -83,18 +81,46 @@ def max_results(params: Mapping[str, Any], maximum: int) -> int:
 
 
 def encode_token(operation: str, after: str) -> str:
-    raw = orjson.dumps({"op": operation, "after": after})
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return page_tokens.encode(operation, {"after": after})
 
 
 def decode_token(operation: str, token: str | None) -> str | None:
     if token is None:
         return None
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError):
-        raise AwsError("InvalidNextTokenException", "Invalid NextToken") from None
-    if not isinstance(value, dict) or value.get("op") != operation or not isinstance(value.get("after"), str):
+    after = page_tokens.decode_after(operation, token)
+    if after is None:
         raise AwsError("InvalidNextTokenException", "Invalid NextToken")
-    after: str = value["after"]
     return after
+
+
+async def describe_children(
+    records: Records,
+    ctx: RequestContext,
+    params: Mapping[str, Any],
+    *,
+    operation: str,
+    kind: str,
+    names: tuple[str, str],
+    out_member: str,
+    maximum: int,
+) -> dict[str, Any]:
+    """DescribeScalingPolicies / DescribeScheduledActions: one page of a kind of target child
+    (``kind``: ``keys.POLICIES`` or ``keys.SCHEDULED``), filtered by ResourceId, ScalableDimension
+    and a list of names (``names``: the request member and the record field it matches)."""
+    namespace = check_namespace(params)
+    limit = max_results(params, maximum)
+    after = decode_token(operation, params.get("NextToken"))
+    wanted = set(params.get(names[0]) or [])
+    resource_id, dimension = params.get("ResourceId"), params.get("ScalableDimension")
+    prefix = keys.child_prefix(ctx.account_id, ctx.region, kind, namespace, rid=resource_id, dim=dimension)
+
+    def keep(rec: Record) -> bool:
+        return (not wanted or rec.doc[names[1]] in wanted) and (
+            dimension is None or rec.doc["ScalableDimension"] == dimension
+        )
+
+    recs, more = await AutoscalingRecords(records).page_children(prefix, after=after, limit=limit, keep=keep)
+    out: dict[str, Any] = {out_member: [model.render(r.doc) for r in recs]}
+    if more is not None:
+        out["NextToken"] = encode_token(operation, more)
+    return out

@@ -13,13 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from stowage.api.autoscaling.common import (
-    check_namespace,
     concurrent_update,
-    decode_token,
-    encode_token,
+    describe_children,
     existing_target,
     limit_exceeded,
-    max_results,
     not_found,
     target_ref,
     validation,
@@ -30,7 +27,7 @@ from stowage.model import autoscaling as model
 from stowage.model import autoscaling_rules as rules
 from stowage.resources import autoscaling as keys
 from stowage.resources.autoscaling import AutoscalingRecords
-from stowage.resources.records import ContentionError, Doc, Record, Records
+from stowage.resources.records import ContentionError, Doc, Records
 
 DESCRIBE_MAX = 10
 
@@ -153,25 +150,10 @@ async def put_scaling_policy(records: Records, ctx: RequestContext, params: Para
 
 
 async def describe_scaling_policies(records: Records, ctx: RequestContext, params: Params) -> Result:
-    namespace = check_namespace(params)
-    limit = max_results(params, DESCRIBE_MAX)
-    after = decode_token("DescribeScalingPolicies", params.get("NextToken"))
-    names = set(params.get("PolicyNames") or [])
-    resource_id, dimension = params.get("ResourceId"), params.get("ScalableDimension")
-    prefix = keys.child_prefix(
-        ctx.account_id, ctx.region, keys.POLICIES, namespace, rid=resource_id, dim=dimension
-    )
-
-    def keep(rec: Record) -> bool:
-        return (not names or rec.doc["PolicyName"] in names) and (
-            dimension is None or rec.doc["ScalableDimension"] == dimension
-        )
-
-    recs, more = await AutoscalingRecords(records).page_children(prefix, after=after, limit=limit, keep=keep)
-    out: Result = {"ScalingPolicies": [model.render(r.doc) for r in recs]}
-    if more is not None:
-        out["NextToken"] = encode_token("DescribeScalingPolicies", more)
-    return out
+    return await describe_children(
+        records, ctx, params, operation="DescribeScalingPolicies", kind=keys.POLICIES,
+        names=("PolicyNames", "PolicyName"), out_member="ScalingPolicies", maximum=DESCRIBE_MAX,
+    )  # fmt: skip
 
 
 async def delete_scaling_policy(records: Records, ctx: RequestContext, params: Params) -> Result:

@@ -8,12 +8,9 @@ action under an existing name updates the members the request gives.
 from __future__ import annotations
 
 from stowage.api.autoscaling.common import (
-    check_namespace,
-    decode_token,
-    encode_token,
+    describe_children,
     existing_target,
     limit_exceeded,
-    max_results,
     not_found,
     target_ref,
     validation,
@@ -24,7 +21,7 @@ from stowage.model import autoscaling as model
 from stowage.model.autoscaling_schedule import ScheduleError, parse
 from stowage.resources import autoscaling as keys
 from stowage.resources.autoscaling import AutoscalingRecords
-from stowage.resources.records import Doc, Record, Records
+from stowage.resources.records import Doc, Records
 
 DESCRIBE_MAX = 50
 
@@ -106,25 +103,11 @@ async def put_scheduled_action(records: Records, ctx: RequestContext, params: Pa
 
 
 async def describe_scheduled_actions(records: Records, ctx: RequestContext, params: Params) -> Result:
-    namespace = check_namespace(params)
-    limit = max_results(params, DESCRIBE_MAX)
-    after = decode_token("DescribeScheduledActions", params.get("NextToken"))
-    names = set(params.get("ScheduledActionNames") or [])
-    resource_id, dimension = params.get("ResourceId"), params.get("ScalableDimension")
-    prefix = keys.child_prefix(
-        ctx.account_id, ctx.region, keys.SCHEDULED, namespace, rid=resource_id, dim=dimension
-    )
-
-    def keep(rec: Record) -> bool:
-        return (not names or rec.doc["ScheduledActionName"] in names) and (
-            dimension is None or rec.doc["ScalableDimension"] == dimension
-        )
-
-    recs, more = await AutoscalingRecords(records).page_children(prefix, after=after, limit=limit, keep=keep)
-    out: Result = {"ScheduledActions": [model.render(r.doc) for r in recs]}
-    if more is not None:
-        out["NextToken"] = encode_token("DescribeScheduledActions", more)
-    return out
+    return await describe_children(
+        records, ctx, params, operation="DescribeScheduledActions", kind=keys.SCHEDULED,
+        names=("ScheduledActionNames", "ScheduledActionName"), out_member="ScheduledActions",
+        maximum=DESCRIBE_MAX,
+    )  # fmt: skip
 
 
 async def delete_scheduled_action(records: Records, ctx: RequestContext, params: Params) -> Result:

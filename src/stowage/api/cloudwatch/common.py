@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
+from stowage.api.aws import page_tokens
 from stowage.api.aws.errors import AwsError
 
 MAX_DIMENSIONS = 30
@@ -46,17 +43,12 @@ def is_percentile(name: str) -> bool:
 
 
 def encode_token(operation: str, state: dict[str, Any]) -> str:
-    raw = orjson.dumps({"op": operation, **state})
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return page_tokens.encode(operation, state)
 
 
 def decode_token(operation: str, token: str) -> dict[str, Any]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError):
-        raise invalid_token() from None
-    if not isinstance(value, dict) or value.get("op") != operation:
+    value = page_tokens.decode(operation, token)
+    if value is None:
         raise invalid_token()
     return value
 

@@ -7,11 +7,7 @@ or was issued by another operation, is an ``InvalidParameterException`` as in EC
 
 from __future__ import annotations
 
-import base64
-import binascii
-
-import orjson
-
+from stowage.api.aws import page_tokens
 from stowage.api.aws.errors import AwsError
 from stowage.api.ecs.errors import invalid_parameter
 
@@ -19,27 +15,16 @@ _VERSION = 1
 
 
 def encode_token(operation: str, after: str) -> str:
-    raw = orjson.dumps({"v": _VERSION, "op": operation, "after": after})
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return page_tokens.encode(operation, {"v": _VERSION, "after": after})
 
 
 def decode_token(operation: str, token: str | None) -> str | None:
     """The key to continue after, or None for the first page."""
     if token is None:
         return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError):
-        raise _bad_token() from None
-    if (
-        not isinstance(value, dict)
-        or value.get("v") != _VERSION
-        or value.get("op") != operation
-        or not isinstance(value.get("after"), str)
-    ):
+    after = page_tokens.decode_after(operation, token, v=_VERSION)
+    if after is None:
         raise _bad_token()
-    after: str = value["after"]
     return after
 
 

@@ -7,13 +7,10 @@ forward and ``b/…/s`` for backward, with the (timestamp, event id) position in
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
-import orjson
-
+from stowage.api.aws import page_tokens
 from stowage.api.logs.errors import invalid_token
 from stowage.logstore import Position
 
@@ -21,17 +18,12 @@ _STREAM_TOKEN = re.compile(r"^([fb])/(\d{20})(\d{20})/s$")
 
 
 def encode(operation: str, state: dict[str, Any]) -> str:
-    raw = orjson.dumps({"op": operation, **state})
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return page_tokens.encode(operation, state)
 
 
 def decode(operation: str, token: str) -> dict[str, Any]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError):
-        raise invalid_token() from None
-    if not isinstance(value, dict) or value.get("op") != operation:
+    value = page_tokens.decode(operation, token)
+    if value is None:
         raise invalid_token()
     return value
 

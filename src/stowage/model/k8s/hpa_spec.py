@@ -280,50 +280,48 @@ def _drop_none(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if v is not None}
 
 
-def _metric_to_v1(metric: Obj) -> Obj:
-    kind = str(metric.get("type") or "")
+def _source_to_v1(entry: Obj, values: str) -> Obj:
+    """One v2 metric source in v1's annotation shape. ``values`` is "target" for a spec's
+    metric, "current" for a status': v1 prefixes the value fields with it."""
+    kind = str(entry.get("type") or "")
     member = _SOURCE_MEMBER.get(kind, "")
-    src = metric.get(member) or {}
-    target = src.get("target") or {}
+    src = entry.get(member) or {}
+    given = src.get(values) or {}
     ident = src.get("metric") or {}
     out: Obj
     if kind in ("Resource", "ContainerResource"):
-        out = _drop_none(
-            {
-                "name": src.get("name"),
-                "container": src.get("container"),
-                "targetAverageUtilization": target.get("averageUtilization"),
-                "targetAverageValue": target.get("averageValue"),
-            }
-        )
+        out = {
+            "name": src.get("name"),
+            "container": src.get("container"),
+            f"{values}AverageUtilization": given.get("averageUtilization"),
+            f"{values}AverageValue": given.get("averageValue"),
+        }
     elif kind == "Pods":
-        out = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "targetAverageValue": target.get("averageValue"),
-                "selector": ident.get("selector"),
-            }
-        )
+        out = {
+            "metricName": ident.get("name"),
+            f"{values}AverageValue": given.get("averageValue"),
+            "selector": ident.get("selector"),
+        }
     elif kind == "Object":
-        out = _drop_none(
-            {
-                "target": src.get("describedObject"),
-                "metricName": ident.get("name"),
-                "targetValue": target.get("value"),
-                "averageValue": target.get("averageValue"),
-                "selector": ident.get("selector"),
-            }
-        )
+        out = {
+            "target": src.get("describedObject"),
+            "metricName": ident.get("name"),
+            f"{values}Value": given.get("value"),
+            "averageValue": given.get("averageValue"),
+            "selector": ident.get("selector"),
+        }
     else:
-        out = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "metricSelector": ident.get("selector"),
-                "targetValue": target.get("value"),
-                "targetAverageValue": target.get("averageValue"),
-            }
-        )
-    return {"type": kind, member: out} if member else {"type": kind}
+        out = {
+            "metricName": ident.get("name"),
+            "metricSelector": ident.get("selector"),
+            f"{values}Value": given.get("value"),
+            f"{values}AverageValue": given.get("averageValue"),
+        }
+    return {"type": kind, member: _drop_none(out)} if member else {"type": kind}
+
+
+def _metric_to_v1(metric: Obj) -> Obj:
+    return _source_to_v1(metric, "target")
 
 
 def _metric_from_v1(metric: Obj) -> Obj:
@@ -369,48 +367,7 @@ def _metric_from_v1(metric: Obj) -> Obj:
 
 
 def _status_to_v1(status: Obj) -> Obj:
-    kind = str(status.get("type") or "")
-    member = _SOURCE_MEMBER.get(kind, "")
-    src = status.get(member) or {}
-    current = src.get("current") or {}
-    ident = src.get("metric") or {}
-    if kind in ("Resource", "ContainerResource"):
-        out = _drop_none(
-            {
-                "name": src.get("name"),
-                "container": src.get("container"),
-                "currentAverageUtilization": current.get("averageUtilization"),
-                "currentAverageValue": current.get("averageValue"),
-            }
-        )
-    elif kind == "Pods":
-        out = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "currentAverageValue": current.get("averageValue"),
-                "selector": ident.get("selector"),
-            }
-        )
-    elif kind == "Object":
-        out = _drop_none(
-            {
-                "target": src.get("describedObject"),
-                "metricName": ident.get("name"),
-                "currentValue": current.get("value"),
-                "averageValue": current.get("averageValue"),
-                "selector": ident.get("selector"),
-            }
-        )
-    else:
-        out = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "metricSelector": ident.get("selector"),
-                "currentValue": current.get("value"),
-                "currentAverageValue": current.get("averageValue"),
-            }
-        )
-    return {"type": kind, member: out} if member else {"type": kind}
+    return _source_to_v1(status, "current")
 
 
 def _status_from_v1(status: Obj) -> Obj:
