@@ -13,7 +13,6 @@ private temporary directory while uvicorn loads it (Python's ``ssl`` loads keys 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import tempfile
@@ -73,8 +72,18 @@ class ClusterListener:
 
     async def stop(self) -> None:
         self.begin_shutdown()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, timeout=5)
-            self._task = None
-        self.sock.close()
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                await asyncio.wait_for(task, timeout=5)
+        except asyncio.CancelledError:
+            # the server task ended cancelled: fine; but if it is the caller that is being
+            # cancelled (a controller worker at shutdown), that must go on up, or the worker
+            # never ends and the control plane's shutdown waits for it forever
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+        except Exception:  # a timeout (wait_for cancelled it) or the server's own failure
+            pass
+        finally:
+            self.sock.close()

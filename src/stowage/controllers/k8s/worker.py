@@ -1,6 +1,8 @@
 """The worker loop every Kubernetes controller runs on its work queue: take a key, sync it,
 and on failure retry it with exponential back-off (capped at 30 s). Store errors are expected
-(a lost connection) and logged as warnings; anything else is a bug and logged with its trace."""
+(a lost connection) and logged as warnings; anything else is a bug and logged with its trace.
+A worker that was cancelled ends after its current sync even if that sync swallowed the
+cancellation."""
 
 from __future__ import annotations
 
@@ -33,3 +35,8 @@ async def work(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], what: s
             queue.add_after(key, min(MAX_BACKOFF, 0.2 * 2**n))
         finally:
             queue.done(key)
+        me = asyncio.current_task()
+        if me is not None and me.cancelling():
+            # a cancel that something inside the sync swallowed (a stop() that waits for its
+            # own tasks with CancelledError suppressed): end now, or stop() waits for us forever
+            raise asyncio.CancelledError
