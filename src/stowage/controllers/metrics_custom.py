@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import orjson
 
 from stowage.controllers.metrics_series import CUSTOM
-from stowage.metricstore import MINUTE, MetricStore, SeriesInfo
+from stowage.metricstore import MINUTE, MetricStore, SeriesInfo, basic_statistic
 
 StatPoint = tuple[float, float, float, float]
 """(count, sum, minimum, maximum)"""
@@ -199,17 +199,8 @@ class _Bucket:
     def value(self, stat: str | float) -> float | None:
         if self.n <= 0:
             return None
-        if stat == "Average":
-            return self.total / self.n
-        if stat == "Sum":
-            return self.total
-        if stat == "Minimum":
-            return self.low
-        if stat == "Maximum":
-            return self.high
-        if stat == "SampleCount":
-            return self.n
-        assert isinstance(stat, float)
+        if isinstance(stat, str):
+            return basic_statistic(stat, self.n, self.total, self.low, self.high)
         return weighted_percentile(self.weighted or [], stat)
 
 

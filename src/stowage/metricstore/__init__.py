@@ -6,7 +6,14 @@ library and ``orjson``."""
 from stowage.metricstore.codec import FLOAT, ChunkError, Columns
 from stowage.metricstore.layout import MINUTE, MINUTE_S, RAW, Layout, rollup_column
 from stowage.metricstore.maintenance import PassResult
-from stowage.metricstore.statistics import StatisticError, StatSet, new_statset, parse_statistic, percentile
+from stowage.metricstore.statistics import (
+    StatisticError,
+    StatSet,
+    basic_statistic,
+    new_statset,
+    parse_statistic,
+    percentile,
+)
 from stowage.metricstore.store import DB_FILE, MetricStore, MetricStoreClosed, SeriesInfo, StoreConfig
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "StatSet",
     "StatisticError",
     "StoreConfig",
+    "basic_statistic",
     "new_statset",
     "parse_statistic",
     "percentile",

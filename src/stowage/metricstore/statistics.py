@@ -64,18 +64,24 @@ class StatSet:
         """The statistic of what was added; None when nothing was."""
         if self.n <= 0:
             return None
-        if stat == "Average":
-            return self.total / self.n
-        if stat == "Sum":
-            return self.total
-        if stat == "Minimum":
-            return self.low
-        if stat == "Maximum":
-            return self.high
-        if stat == "SampleCount":
-            return self.n
-        assert isinstance(stat, float)
+        if isinstance(stat, str):
+            return basic_statistic(stat, self.n, self.total, self.low, self.high)
         return percentile(self.values or [], stat)
+
+
+def basic_statistic(stat: str, n: float, total: float, low: float, high: float) -> float:
+    """Average, Sum, Minimum, Maximum or SampleCount of a non-empty statistic set."""
+    if stat == "Average":
+        return total / n
+    if stat == "Sum":
+        return total
+    if stat == "Minimum":
+        return low
+    if stat == "Maximum":
+        return high
+    if stat == "SampleCount":
+        return n
+    raise StatisticError(f"not a basic statistic: {stat!r}")
 
 
 def percentile(values: list[float], q: float) -> float | None:
