@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,26 @@ from stowage.client import ApiError, ControlPlaneClients  # noqa: E402
 
 CLUSTER = "bench"
 COUNT = 10
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_counters(endpoint: str) -> dict[str, float]:
+    """From the server's /metrics, by operation: requests (``requests:OP``) and the seconds
+    spent answering them (``seconds:OP``, the latency histogram's sum)."""
+    text = urllib.request.urlopen(f"{endpoint}/metrics", timeout=10).read().decode()
+    counts: dict[str, float] = {}
+    pattern = r"^stowage_api_(requests_total|request_duration_seconds_sum)\{([^}]*)\} (\S+)$"
+    for m in re.finditer(pattern, text, re.M):
+        op = re.search(r'operation="([^"]*)"', m.group(2))
+        if op:
+            name = ("requests:" if m.group(1) == "requests_total" else "seconds:") + op.group(1)
+            counts[name] = counts.get(name, 0) + float(m.group(3))
+    return counts
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -139,8 +162,14 @@ def main() -> int:
         assert server.proc is not None
         print(f"pids: server {server.proc.pid}, simulator {sim.pid}", flush=True)
         rss_before = peak_rss_mib(server.proc.pid)
+        pids = {"server": server.proc.pid, "simulator": sim.pid, "clients": os.getpid()}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        counters_before = server_counters(server.endpoint)
         r = asyncio.run(drive(server.endpoint, args.tasks, args.clients, args.count))
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         rss = peak_rss_mib(server.proc.pid)
+        after = server_counters(server.endpoint)
+        counters = {name: n - counters_before.get(name, 0) for name, n in after.items()}
     finally:
         if sim is not None:
             sim.terminate()
@@ -153,7 +182,7 @@ def main() -> int:
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
     lat = r["latencies"]
     rate = r["running"] / r["elapsed_s"] if r["elapsed_s"] else 0.0
-    print(f"RunTask calls: {len(lat)} x count {COUNT} from {args.clients} clients, placed {r['placed']}")
+    print(f"RunTask calls: {len(lat)} x count {args.count} from {args.clients} clients, placed {r['placed']}")
     if r["failures"]:
         counts: dict[str, int] = {}
         for f in r["failures"]:
@@ -167,6 +196,14 @@ def main() -> int:
         f"RunTask latency: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
         f"mean {statistics.fmean(lat) * 1000 if lat else float('nan'):.1f} ms  (target p99 <= 100 ms)"
     )
+    per_task = ", ".join(f"{name} {sec * 1000 / max(r['running'], 1):.2f}" for name, sec in cpu.items())
+    print(f"CPU ms per task RUNNING: {per_task}  (the machine has {os.cpu_count()} cores)")
+    requests = {name[9:]: n for name, n in counters.items() if name.startswith("requests:")}
+    busiest = sorted(requests.items(), key=lambda kv: -kv[1])[:5]
+    per_op = ", ".join(f"{op} {n / max(r['running'], 1):.2f}" for op, n in busiest if n)
+    print(f"requests per task RUNNING: {per_op}")
+    inside = counters.get("seconds:RunTask", 0.0) / max(requests.get("RunTask", 0), 1) * 1000
+    print(f"RunTask inside the server's handler: mean {inside:.1f} ms (the rest of the latency is queueing)")
     print(f"server peak RSS: {rss:.0f} MiB (after registration {rss_before:.0f} MiB; target <= 1024 MiB)")
     if args.keep:
         print(f"data kept in {tmp}")

@@ -5,12 +5,14 @@
 every instance that did not change since the last call, and the last snapshot itself (with its
 memoised indexes) when nothing changed.
 
-``TaskPlacement.place`` asks the pure scheduler for a plan and commits it with one
-compare-and-swap transaction per instance: the instance record at the plan's mod revision, the
-cluster record at its mod revision, every new task key absent; the writes reserve the copies'
-resources on the instance and create their task records, all or nothing. An instance that lost
-its compare is re-read from the store (and the index waited for, so its task groups are
-current too) and only the copies planned there are planned again against the fresh state.
+``TaskPlacement.place`` asks the pure scheduler for a plan and commits it with
+compare-and-swap transactions: the instance record at the plan's mod revision, the cluster
+record at its mod revision, every new task key absent; the writes reserve the copies' resources
+on the instance and create their task records, all or nothing. A RunTask-sized plan is one
+transaction over all its instances (one commit to wait for); a bigger one is one transaction per
+instance, so what did not conflict stays placed. An instance that lost its compare is re-read
+from the store (and the index waited for, so its task groups are current too) and only the
+copies planned there are planned again against the fresh state.
 Whatever the concurrency, no instance is committed beyond what its record says is free.
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stowage.controllers.ecs_index import EcsIndex
+from stowage.controllers.inline_gather import gather_inline
 from stowage.model import container_instances as ci
 from stowage.model import placement as pm
 from stowage.resources import ecs_keys
@@ -35,6 +38,8 @@ from stowage.store.base import Compare
 MAX_ATTEMPTS = 64
 MAX_TASKS_PER_TXN = 32
 """etcd caps a transaction's operations (128 by default): larger assignments commit in chunks."""
+MAX_OPS_PER_TXN = 64
+"""A plan this small (tasks + instances) commits as one transaction (RunTask's count is <= 10)."""
 BACKOFF_AFTER = 4
 """Attempts after which a lost race waits a random few milliseconds before planning again."""
 CATCH_UP = 2.0
@@ -208,11 +213,19 @@ class TaskPlacement:
             lost: list[str] = []
             committed: list[Instance] = []
             keys = list(dict.fromkeys(plan.placements))
-            # One transaction per instance, all in flight at once: the store's writer commits
-            # them together (one group commit) instead of one fsync after another.
-            results = await asyncio.gather(
-                *(self._commit(plan.assignments[key], cluster, build) for key in keys)
+            # A small plan is one transaction. A big one is one transaction per instance, all in
+            # flight at once: the store's writer commits them together (one group commit)
+            # instead of one fsync after another; a single one is awaited without a task.
+            together = len(keys) > 1 and len(plan.placements) + len(keys) < MAX_OPS_PER_TXN
+            results = (
+                await self._commit_together([plan.assignments[key] for key in keys], cluster, build)
+                if together
+                else None
             )
+            if results is None:
+                results = await gather_inline(
+                    self._commit(plan.assignments[key], cluster, build) for key in keys
+                )
             for key, (made, after, whole) in zip(keys, results, strict=True):
                 placed.extend(made)
                 remaining -= len(made)
@@ -236,25 +249,22 @@ class TaskPlacement:
         compare-and-swap (a store re-read and a re-plan). Random has no preferred instance, so
         it plans first as if the busy instances were full, and on the whole snapshot only when
         that leaves copies unplaced. Other strategies do rank instances: they plan as they are."""
-        busy = self._busy_keys() if all(s.get("type") == "random" for s in request.strategy) else []
+        busy = self._busy_keys() if all(s.get("type") == "random" for s in request.strategy) else set()
         if busy:
-            full = [i for k in busy if (i := snap.get(k)) is not None]
-            if full:
-                reduced = snap.with_instances([replace(i, cpu=0, memory=0) for i in full])
-                plan = planner.plan(reduced, request, count, self.rng)
-                if not plan.failures and not set(plan.placements) & set(busy):
-                    return plan
+            plan = planner.plan(snap, request, count, self.rng, skip=busy)
+            if not plan.unplaced:
+                return plan
         return planner.plan(snap, request, count, self.rng)
 
-    def _busy_keys(self) -> list[str]:
+    def _busy_keys(self) -> set[str]:
         """Instances with a commit in flight, or committed but not yet shown by the index."""
-        keys = [k for k, n in self._writing.items() if n > 0]
+        keys = {k for k, n in self._writing.items() if n > 0}
         for key, rev in list(self._written.items()):
             rec = self.index.instance(key)
             if rec is not None and rec.mod_revision >= rev:
                 del self._written[key]
             else:
-                keys.append(key)
+                keys.add(key)
         return keys
 
     async def _commit(
@@ -273,6 +283,52 @@ class TaskPlacement:
             self._written[key] = after.mod_revision
         return made, after, whole
 
+    async def _commit_together(
+        self, assignments: list[Assignment], cluster: Record, build: Build
+    ) -> list[tuple[list[Record], Instance | None, bool]] | None:
+        """All of a small plan in one transaction: every instance at the plan's revision, the
+        cluster at its own. One commit (and one wait for it) rather than one per instance;
+        all or nothing, so a lost compare re-plans every copy (rare: see ``_plan``). None when
+        an instance already moved on since the snapshot: the per-instance path then keeps
+        what it can."""
+        docs: list[Doc] = []
+        for a in assignments:
+            inst = a.instance
+            current = self.index.instance(inst.key)
+            if current is None or current.mod_revision != inst.mod_revision:
+                return None
+            docs.append(current.doc)
+        compares = [Compare.mod_revision(cluster.key, cluster.mod_revision)]
+        writes: list[tuple[str, Doc]] = []
+        tasks_of: list[list[tuple[str, Doc]]] = []
+        for a, doc in zip(assignments, docs, strict=True):
+            tasks = [build(a.instance) for _ in range(a.copies)]
+            tasks_of.append(tasks)
+            compares.append(Compare.mod_revision(a.instance.key, a.instance.mod_revision))
+            compares.extend(Compare.absent(k) for k, _ in tasks)
+            writes.append((a.instance.key, _reserved(doc, a, a.copies)))
+            writes.extend(tasks)
+        keys = [a.instance.key for a in assignments]
+        for key in keys:
+            self._writing[key] = self._writing.get(key, 0) + 1
+        try:
+            result = await self.records.commit(compares, writes)
+        finally:
+            for key in keys:
+                if self._writing[key] <= 1:
+                    del self._writing[key]
+                else:
+                    self._writing[key] -= 1
+        if not result.succeeded:
+            return [([], None, False) for _ in assignments]
+        rev = result.revision
+        out: list[tuple[list[Record], Instance | None, bool]] = []
+        for a, tasks in zip(assignments, tasks_of, strict=True):
+            self._written[a.instance.key] = rev
+            made = [Record(k, d, rev) for k, d in tasks]
+            out.append((made, instance_after(a.instance, a, rev, a.copies), True))
+        return out
+
     async def _commit_on(
         self, a: Assignment, cluster: Record, build: Build
     ) -> tuple[list[Record], Instance | None, bool]:
@@ -283,7 +339,6 @@ class TaskPlacement:
         doc: Doc | None = None
         rev = inst.mod_revision
         made: list[Record] = []
-        each_cpu, each_memory = a.cpu // a.copies, a.memory // a.copies
         while len(made) < a.copies:
             n = min(a.copies - len(made), MAX_TASKS_PER_TXN)
             if doc is None:
@@ -295,14 +350,7 @@ class TaskPlacement:
                 if current is None or current.mod_revision != rev:
                     break
                 doc = current.doc
-            # Shallow: only top-level members are replaced (reserve builds a new list), so the
-            # record the index shares is never mutated, and big attribute lists are not copied.
-            new = dict(doc)
-            new["remainingResources"] = ci.reserve(
-                new["remainingResources"], each_cpu * n, each_memory * n, a.tcp, a.udp
-            )
-            new["_activeTasks"] = int(new.get("_activeTasks", 0)) + n
-            new["version"] = int(new.get("version", 0)) + n
+            new = _reserved(doc, a, n)
             tasks = [build(inst) for _ in range(n)]
             compares = [
                 Compare.mod_revision(inst.key, rev),
@@ -339,6 +387,19 @@ class TaskPlacement:
 
 def instance_key(account: str, region: str, cluster: str, instance_id: str) -> str:
     return ecs_keys.container_instance(account, region, cluster, instance_id)
+
+
+def _reserved(doc: Doc, a: Assignment, n: int) -> Doc:
+    """The instance record ``doc`` with ``n`` of ``a``'s copies reserved on it. Shallow: only
+    top-level members are replaced (reserve builds a new list), so the record the index shares
+    is never mutated, and big attribute lists are not copied."""
+    new = dict(doc)
+    new["remainingResources"] = ci.reserve(
+        new["remainingResources"], a.cpu // a.copies * n, a.memory // a.copies * n, a.tcp, a.udp
+    )
+    new["_activeTasks"] = int(new.get("_activeTasks", 0)) + n
+    new["version"] = int(new.get("version", 0)) + n
+    return new
 
 
 def instance_after(inst: Instance, a: Assignment, rev: int, copies: int) -> Instance:

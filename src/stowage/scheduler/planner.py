@@ -23,7 +23,8 @@ chosen instance's key changes, and it goes back into its heap only if one more c
 
 **Big batches: a pool, not a scan.** Scanning every host for every copy costs O(hosts x copies).
 The planner instead draws a *pool* of feasible instances (at least ``MIN_POOL``, twice the
-count) and ranks exactly within it, refilling when it runs dry:
+count; just the count when ``random`` ranks first, as a fresh draw makes any uniform sample as
+good as a bigger one) and ranks exactly within it, refilling when it runs dry:
 
 - the draw space is the smaller of "instances with enough free CPU" and "enough free memory"
   (a bisect in the snapshot's sorted indexes) or, with static filters, the memoised eligible
@@ -44,6 +45,7 @@ import bisect
 import heapq
 import random
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from stowage.model import container_instances as ci
@@ -98,9 +100,16 @@ def strategies(request: pm.PlacementRequest) -> list[_Strategy]:
     return out
 
 
-def plan(snapshot: Snapshot, request: pm.PlacementRequest, count: int, rng: random.Random) -> Plan:
-    """Place up to ``count`` copies of ``request`` on ``snapshot``."""
-    return _Planner(snapshot, request, rng).run(count)
+def plan(
+    snapshot: Snapshot,
+    request: pm.PlacementRequest,
+    count: int,
+    rng: random.Random,
+    skip: AbstractSet[str] = frozenset(),
+) -> Plan:
+    """Place up to ``count`` copies of ``request`` on ``snapshot``; instances whose key is in
+    ``skip`` are left out as if they were full."""
+    return _Planner(snapshot, request, rng, skip).run(count)
 
 
 class _Source:
@@ -166,8 +175,15 @@ class _Source:
 
 
 class _Planner:
-    def __init__(self, snap: Snapshot, request: pm.PlacementRequest, rng: random.Random) -> None:
+    def __init__(
+        self,
+        snap: Snapshot,
+        request: pm.PlacementRequest,
+        rng: random.Random,
+        skip: AbstractSet[str] = frozenset(),
+    ) -> None:
         self.snap = snap
+        self.skip = skip
         self.request = request
         self.rng = rng
         self.rules = Rules(request)
@@ -215,6 +231,8 @@ class _Planner:
         inst = self.snap.instances[n]
         rules = self.rules
         if not inst.schedulable or inst.launch_type != rules.launch_type:
+            return False
+        if self.skip and inst.key in self.skip:
             return False
         if inst.cpu < rules.cpu or inst.memory < rules.memory:
             return False  # the cheap check first: most rejections in a full cluster
@@ -271,7 +289,10 @@ class _Planner:
     def run(self, count: int) -> Plan:
         if count <= 0:
             return Plan(self.request)
-        want = max(MIN_POOL, 2 * count)
+        # A random first strategy ranks by a fresh draw, so any uniform sample of feasible
+        # instances is as good as a bigger one: the pool is just the copies' count.
+        first = self.order[0].kind
+        want = count if first == "random" else max(MIN_POOL, 2 * count)
         source = _Source(self, want)
         self._fill(source, want)
         placements: list[str] = []

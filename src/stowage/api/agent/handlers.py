@@ -12,7 +12,6 @@ shows it was sent already. Only changes the agent is told about wake the poll
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from stowage.api.aws.context import RequestContext
@@ -21,6 +20,7 @@ from stowage.api.ecs import errors
 from stowage.api.ecs.clusters import cluster_name
 from stowage.api.ecs.plane import PlaneHandler, instance_id
 from stowage.api.ecs.task_state import ACK, submit_report, submit_reports
+from stowage.controllers.inline_gather import gather_inline
 from stowage.controllers.task_plane import TaskPlane
 from stowage.model import tasks as task_model
 from stowage.model.agent_stats import PackedBatch, unpack
@@ -143,7 +143,7 @@ async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Para
             else:
                 results[i]["errorCode"], results[i]["errorMessage"] = err.code, err.message
 
-    await asyncio.gather(*(one(task, positions) for task, positions in by_task.items()))
+    await gather_inline(one(task, positions) for task, positions in by_task.items())
     return {"results": results}
 
 
