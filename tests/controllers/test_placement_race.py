@@ -177,12 +177,12 @@ def test_endless_lost_races_answer_throttling_not_a_server_error() -> None:
         records = h.plane.records
         real_commit = records.commit
 
-        async def racing_commit(compares: Any, writes: Any, extra: Any = ()) -> Any:
+        async def racing_commit(compares: Any, writes: Any, extra: Any = (), **kwargs: Any) -> Any:
             if any(k == key for k, _ in writes):  # a rival writes the instance first
                 rival = await records.get(key)
                 assert rival is not None
                 await records.store.put(key, orjson.dumps(rival.doc))
-            return await real_commit(compares, writes, extra)
+            return await real_commit(compares, writes, extra, **kwargs)
 
         records.commit = racing_commit  # type: ignore[method-assign]
         with pytest.raises(AwsError) as exc:

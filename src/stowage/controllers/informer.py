@@ -15,7 +15,7 @@ import logging
 
 from stowage.controllers.ecs_index import EcsIndex
 from stowage.resources import ecs_keys
-from stowage.resources.records import Record, decode
+from stowage.resources.records import HANDED, Record, decode
 from stowage.store.base import Compacted, EventType, Store, StoreError
 
 log = logging.getLogger("stowage.controllers.informer")
@@ -72,9 +72,8 @@ class EcsInformer:
                     if event.type is EventType.DELETE:
                         self.index.apply(kv.key, None, kv.mod_revision)
                     else:
-                        self.index.apply(
-                            kv.key, Record(kv.key, decode(kv.value), kv.mod_revision), kv.mod_revision
-                        )
+                        doc = HANDED.doc_of(kv.key, kv.value)
+                        self.index.apply(kv.key, Record(kv.key, doc, kv.mod_revision), kv.mod_revision)
                 if batch:
                     self.index.advance(batch[-1].kv.mod_revision)
         finally:

@@ -233,9 +233,9 @@ class TaskPlacement:
                     committed.append(after)
                 if not whole:
                     lost.append(key)
-            snap = snap.with_instances(committed) if committed else snap
             if not lost or remaining == 0:
                 break
+            snap = snap.with_instances(committed) if committed else snap
             cluster, snap = await self._refresh(cluster, snap, lost)
         else:
             raise Contention(placed)
@@ -312,7 +312,7 @@ class TaskPlacement:
         for key in keys:
             self._writing[key] = self._writing.get(key, 0) + 1
         try:
-            result = await self.records.commit(compares, writes)
+            result = await self.records.commit(compares, writes, hand_over=True)
         finally:
             for key in keys:
                 if self._writing[key] <= 1:
@@ -357,7 +357,7 @@ class TaskPlacement:
                 Compare.mod_revision(cluster.key, cluster.mod_revision),
                 *(Compare.absent(k) for k, _ in tasks),
             ]
-            result = await self.records.commit(compares, [(inst.key, new), *tasks])
+            result = await self.records.commit(compares, [(inst.key, new), *tasks], hand_over=True)
             if not result.succeeded:
                 break
             doc, rev = new, result.revision

@@ -55,6 +55,41 @@ def decode(raw: bytes) -> Doc:
     return value
 
 
+class HandedDocs:
+    """Documents this process just wrote, with the exact bytes it stored, for its own watchers.
+
+    The embedded store hands a watcher the very ``bytes`` object that was written, so the ECS
+    informer can take the document from here (``doc_of``) instead of decoding it again: each
+    task is written twice on its way to RUNNING, and its instance record (dozens of attributes)
+    with it. Identity, not equality, is the check, so a value from anywhere else (etcd, a watch
+    replayed from history, another process's write) is always decoded. Only writers that never
+    touch a document after writing it hand it over (``Records.commit(..., hand_over=True)``).
+    Bounded: what no watcher takes (a failed compare, a key nobody watches) is dropped after
+    ``limit`` newer documents."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._docs: dict[str, tuple[bytes, Doc]] = {}
+        self._limit = limit
+
+    def keep(self, key: str, raw: bytes, doc: Doc) -> None:
+        docs = self._docs
+        docs.pop(key, None)
+        docs[key] = (raw, doc)
+        if len(docs) > self._limit:
+            del docs[next(iter(docs))]
+
+    def doc_of(self, key: str, raw: bytes) -> Doc:
+        """The document stored as ``raw`` under ``key``."""
+        kept = self._docs.get(key)
+        if kept is not None and kept[0] is raw:
+            del self._docs[key]
+            return kept[1]
+        return decode(raw)
+
+
+HANDED = HandedDocs()
+
+
 class Records:
     """Record access for one store. Stateless apart from the store: cheap to share."""
 
@@ -112,9 +147,21 @@ class Records:
         return [Record(kv.key, decode(kv.value), kv.mod_revision) for kv in result.kvs], result.more
 
     async def commit(
-        self, compares: Sequence[Compare], writes: Sequence[tuple[str, Doc]], extra: Sequence[Op] = ()
+        self,
+        compares: Sequence[Compare],
+        writes: Sequence[tuple[str, Doc]],
+        extra: Sequence[Op] = (),
+        *,
+        hand_over: bool = False,
     ) -> TxnResult:
-        """Several records at once, all or nothing, guarded by ``compares``."""
-        ops: list[Op] = [Put(k, encode(d)) for k, d in writes]
+        """Several records at once, all or nothing, guarded by ``compares``. ``hand_over``:
+        the caller never changes these documents again, so this process's watchers may take
+        them as they are (``HandedDocs``)."""
+        ops: list[Op] = []
+        for key, doc in writes:
+            raw = encode(doc)
+            ops.append(Put(key, raw))
+            if hand_over:
+                HANDED.keep(key, raw, doc)
         ops.extend(extra)
         return await self.store.txn(compares, ops)

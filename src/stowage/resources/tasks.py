@@ -84,7 +84,7 @@ class TaskRecords:
                     compares.append(Compare.mod_revision(instance.key, instance.mod_revision))
                     writes.append((instance.key, _released(instance.doc, new)))
             writes.append((key, new))
-            result = await self.records.commit(compares, writes)
+            result = await self.records.commit(compares, writes, hand_over=True)
             if result.succeeded:
                 return Record(key, new, result.revision)
             hint = None  # lost the compare: read the store from now on

@@ -13,7 +13,11 @@ group commit makes FULL cheap enough that there is no reason to offer less by de
 Reads run on the event loop against a separate read connection: a point lookup is a few
 microseconds of SQLite, cheaper than a hop to a thread would be, and WAL readers never block on
 the writer. (An in-memory index was the alternative; it costs the whole dataset in RAM and a
-second source of truth for the same speed within a small factor: see bench/store.py.) Watch
+second source of truth for the same speed within a small factor: see bench/store.py.) The
+last few thousand keys read are kept with their values (``RECENT_KEYS``): this process is the
+database's only writer, and every commit's events update the keys kept before any writer hears
+back, so a kept value is never older than an acknowledged write. RunTask reads the same cluster
+record and task definition over and over: a dict lookup instead of a statement each time. Watch
 replay, which can read many rows, runs in a worker thread on its own connection.
 """
 
@@ -33,6 +37,7 @@ from stowage.store.base import (
     Compare,
     Delete,
     Event,
+    EventType,
     FutureRevision,
     KeyValue,
     Op,
@@ -58,6 +63,8 @@ from stowage.store.sqlite_writer import (
 )
 from stowage.store.watchhub import Subscription, WatchHub
 
+RECENT_KEYS = 4096
+"""Keys whose last read value ``get`` keeps (oldest read first out)."""
 DB_NAME = "stowage.db"
 LOCK_NAME = "stowage.lock"
 
@@ -93,6 +100,7 @@ class SqliteStore:
         self._hub = WatchHub(self._replay, max_pending=watch_buffer)
         self._hub.current_revision = self._writer.revision
         self._closed = False
+        self._recent: dict[str, KeyValue | None] = {}
         self._writer.start()
 
     @property
@@ -103,11 +111,18 @@ class SqliteStore:
     # -- reads (on the loop, read connection) -----------------------------------------------
     async def get(self, key: str) -> KeyValue | None:
         self._check_open()
+        recent = self._recent
+        if key in recent:
+            return recent[key]
         try:
             row = self._read.execute(f"SELECT {KV_COLUMNS} FROM kv WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite read failed: {e}") from e
-        return None if row is None else row_to_kv(row)
+        kv = None if row is None else row_to_kv(row)
+        recent[key] = kv
+        if len(recent) > RECENT_KEYS:
+            del recent[next(iter(recent))]
+        return kv
 
     async def range(self, prefix: str, *, start_after: str | None = None, limit: int = 0) -> RangeResult:
         self._check_open()
@@ -172,8 +187,12 @@ class SqliteStore:
 
     def _deliver(self, outcomes: list[Outcome]) -> None:
         """On the loop, in commit order: publish each txn's events, then wake its waiter."""
+        recent = self._recent
         for outcome in outcomes:
             if outcome.events:
+                for event in outcome.events:
+                    if event.kv.key in recent:
+                        recent[event.kv.key] = event.kv if event.type is EventType.PUT else None
                 self._hub.publish(outcome.events)
             if outcome.future.done():  # the caller was cancelled; the write stands anyway
                 continue
