@@ -585,6 +585,9 @@ def uvicorn_server(config: ServerConfig) -> uvicorn.Server:
         log_level="warning",
         server_header=False,
         date_header=False,
+        # No X-Forwarded-* rewriting: nothing reads it, and the loopback check of GET /metrics
+        # must see the peer's own address.
+        proxy_headers=False,
         timeout_keep_alive=75,
         # long-polling agents would otherwise hold a shutdown for their whole wait
         timeout_graceful_shutdown=3,

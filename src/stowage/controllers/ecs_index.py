@@ -108,6 +108,8 @@ class EcsIndex:
         self._seq = 0
         self._epoch = 0
         self._touched: dict[ClusterRef, OrderedDict[str, int]] = {}
+        self._attributes: dict[ClusterRef, int] = {}
+        """Per cluster, the revision of the last custom attribute change seen."""
         self.ready = asyncio.Event()
         """Set once the first list is loaded."""
         self._listeners: list[IndexListener] = []
@@ -265,6 +267,14 @@ class EcsIndex:
 
     def instance_keys(self, account: str, region: str, cluster: str) -> list[str]:
         return sorted(self._cluster_instances.get((account, region, cluster), ()))
+
+    def attributes_changed(self, ref: ClusterRef, revision: int) -> None:
+        """A custom attribute of the cluster was written or deleted at ``revision``."""
+        self._attributes[ref] = revision
+
+    def attributes_mark(self, ref: ClusterRef) -> tuple[int, int]:
+        """Changes whenever the cluster's custom attributes may have (a re-list included)."""
+        return self._epoch, self._attributes.get(ref, 0)
 
     def change_mark(self) -> tuple[int, int]:
         """An opaque position in the stream of instance changes, for `changed_since`."""

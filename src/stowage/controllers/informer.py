@@ -2,10 +2,11 @@
 
 Every key family lives under ``/ecs/{account}/{region}/``, so one watch on ``/ecs/`` sees every
 task and container instance of every account; the index ignores other families after a cheap
-key parse (no JSON decoding). The list is paged, so it is not one snapshot: the watch starts
-from the first page's revision and replays what changed meanwhile, and the index applies
-events idempotently by ``mod_revision``. A compacted start revision or a lost store connection
-means a fresh list, as Kubernetes' reflector does after a 410.
+key parse (no JSON decoding), but for noting which clusters' custom attributes changed. The
+list is paged, so it is not one snapshot: the watch starts from the first page's revision and
+replays what changed meanwhile, and the index applies events idempotently by ``mod_revision``.
+A compacted start revision or a lost store connection means a fresh list, as Kubernetes'
+reflector does after a 410.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class EcsInformer:
                 for event in batch:
                     kv = event.kv
                     if ecs_keys.parse(kv.key) is None:
+                        attribute_of = ecs_keys.parse_attribute(kv.key)
+                        if attribute_of is not None:
+                            self.index.attributes_changed(attribute_of, kv.mod_revision)
                         continue
                     if event.type is EventType.DELETE:
                         self.index.apply(kv.key, None, kv.mod_revision)

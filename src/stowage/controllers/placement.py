@@ -1,7 +1,8 @@
 """Placing tasks on the store: the cluster snapshot, the scheduler's plan, and the plan applier.
 
 ``TaskPlacement.snapshot`` builds the scheduler's view of a cluster from the in-memory index
-(instance records, their tasks) and the store's custom attributes, reusing the ``Instance`` of
+(instance records, their tasks) and the cluster's custom attributes (read from the store again
+only when the index saw one of them change), reusing the ``Instance`` of
 every instance that did not change since the last call, and the last snapshot itself (with its
 memoised indexes) when nothing changed.
 
@@ -92,6 +93,8 @@ class TaskPlacement:
         self._last: dict[tuple[str, str, str], Snapshot] = {}
         # cluster -> (index change mark, custom attributes) as of its last snapshot
         self._marks: dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, list[Doc]]]] = {}
+        self._custom: dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, list[Doc]]]] = {}
+        """cluster -> (the index's attributes mark, custom attributes) as last read"""
         self._writing: dict[str, int] = {}
         """instance key -> placements committing to it right now"""
         self._written: dict[str, int] = {}
@@ -103,11 +106,11 @@ class TaskPlacement:
     ) -> Snapshot:
         """The cluster's instances (``only``: these instance ids, read from the store, for
         StartTask) as the scheduler sees them."""
-        custom = await self.instances.custom_attributes(account, region, cluster)
+        ref = (account, region, cluster)
+        custom = await self._custom_attributes(ref)
         if only is not None:
             recs = [await self.instances.get(account, region, cluster, i) for i in only]
             return Snapshot(self._instance(r, custom) for r in recs if r is not None)
-        ref = (account, region, cluster)
         mark = self.index.change_mark()
         seen = self._marks.get(ref)
         if seen is not None and seen[1] == custom:
@@ -146,6 +149,17 @@ class TaskPlacement:
         snap = Snapshot(insts)
         self._last[ref] = snap
         return snap
+
+    async def _custom_attributes(self, ref: tuple[str, str, str]) -> dict[str, list[Doc]]:
+        """The cluster's custom attributes (instance id -> records), read again only when the
+        index saw one of them change (PutAttributes waits for the index before it answers)."""
+        mark = self.index.attributes_mark(ref)
+        kept = self._custom.get(ref)
+        if kept is not None and kept[0] == mark:
+            return kept[1]
+        custom = await self.instances.custom_attributes(*ref)
+        self._custom[ref] = (mark, custom)
+        return custom
 
     def _instance(self, rec: Record, custom: Mapping[str, list[Doc]]) -> Instance:
         instance_id = rec.key.rsplit("/", 1)[-1]

@@ -9,7 +9,9 @@ compare-and-swap.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import random
 from collections.abc import Callable
 
 from stowage.model import container_instances as model
@@ -17,6 +19,9 @@ from stowage.resources import ecs_keys
 from stowage.resources.paging import page
 from stowage.resources.records import MAX_CAS_RETRIES, ContentionError, Doc, Record, Records
 from stowage.store.base import Compare, Delete
+
+BACKOFF_AFTER = 4
+"""Lost compares after which a change waits a random few milliseconds before trying again."""
 
 
 class ClusterGone(Exception):
@@ -48,7 +53,11 @@ class InstanceRecords:
         the same transaction; a cluster that is not ACTIVE then raises ``ClusterGone``."""
         key = ecs_keys.container_instance(account, region, cluster, instance_id)
         ckey = ecs_keys.cluster(account, region, cluster)
-        for _ in range(MAX_CAS_RETRIES):
+        for attempt in range(MAX_CAS_RETRIES):
+            if attempt >= BACKOFF_AFTER:
+                # A burst of registrations all bump the cluster's instance count: retrying at
+                # once mostly loses again, a few random milliseconds apart they get through.
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
             current = await self.records.get(key)
             new = change(copy.deepcopy(current.doc) if current else None)
             if new is None:

@@ -112,6 +112,15 @@ def parse(key: str) -> tuple[str, str, str, str, str] | None:
     return parts[2], parts[3], family, parts[5], parts[6]
 
 
+def parse_attribute(key: str) -> tuple[str, str, str] | None:
+    """``(account, region, cluster)`` of a custom attribute key, else None."""
+    parts = key.split("/")
+    # "", "ecs", account, region, "attributes", cluster, target id, name
+    if len(parts) != 8 or parts[1] != "ecs" or parts[4] != "attributes":
+        return None
+    return parts[2], parts[3], parts[5]
+
+
 SERVICES_ROOT = "/ecs-services/"
 """Services live under their own root, outside ``/ecs/``: the task informer's one watch on
 ``/ecs/`` never sees service writes, and the service controller watches only this prefix."""

@@ -16,7 +16,8 @@ the writer. (An in-memory index was the alternative; it costs the whole dataset 
 second source of truth for the same speed within a small factor: see bench/store.py.) The
 last few thousand keys read are kept with their values (``RECENT_KEYS``): this process is the
 database's only writer, and every commit's events update the keys kept before any writer hears
-back, so a kept value is never older than an acknowledged write. RunTask reads the same cluster
+back, so a kept value is never older than an acknowledged write; a txn that lost a compare drops
+the keys it compared, so its retry reads what is committed now. RunTask reads the same cluster
 record and task definition over and over: a dict lookup instead of a statement each time. Watch
 replay, which can read many rows, runs in a worker thread on its own connection.
 """
@@ -194,6 +195,10 @@ class SqliteStore:
                     if event.kv.key in recent:
                         recent[event.kv.key] = event.kv if event.type is EventType.PUT else None
                 self._hub.publish(outcome.events)
+            for key in outcome.lost:
+                # A compare lost to a commit this loop may not have heard of yet (a later
+                # batch): the retry reads the database, as it would without the kept keys.
+                recent.pop(key, None)
             if outcome.future.done():  # the caller was cancelled; the write stands anyway
                 continue
             if outcome.error is not None:

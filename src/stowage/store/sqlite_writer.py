@@ -168,6 +168,8 @@ class Outcome:
     result: object = None
     error: BaseException | None = None
     events: list[Event] = field(default_factory=list)
+    lost: tuple[str, ...] = ()
+    """A txn whose compares failed: the keys it compared (the reader's copies may be behind)."""
 
 
 Deliver = Callable[[list[Outcome]], None]
@@ -428,7 +430,8 @@ class Writer:
             self._pending.update(overlay)
             self._history.extend((seq, *_history_row(e)) for seq, e in enumerate(events))
             self.revision = rev
-        return Outcome(req.future, TxnResult(ok, self.revision, results), None, events)
+        lost = () if ok else tuple(c.key for c in req.compares)
+        return Outcome(req.future, TxnResult(ok, self.revision, results), None, events, lost)
 
     def _put(self, op: Put, rev: int, overlay: dict[str, KeyValue | None]) -> Event:
         prev = self._get(op.key, overlay)

@@ -27,6 +27,7 @@ from stowage.api.aws.context import RequestContext
 from stowage.api.aws.errors import AwsError
 from stowage.api.aws.service import AwsService, Handler
 from stowage.model.identity import Credential
+from stowage.resources.records import ContentionError
 from tests.support.server import free_port
 
 ACCESS_KEY_ID = "AKIAPROTOCOLTEST0001"
@@ -101,6 +102,8 @@ class ClusterBook:
         name = params["cluster"]
         if name == "explode":
             raise RuntimeError("handler bug: secret internal detail")
+        if name == "contended":
+            raise ContentionError("too much contention on /some/key")
         if name == "bad-output":
             return {"cluster": {"clusterName": name, "notAModelMember": 1}}
         arn = name if name.startswith("arn:") else self._arn(ctx, name)

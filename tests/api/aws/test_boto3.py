@@ -85,6 +85,18 @@ def test_unhandled_exception_is_a_generic_server_exception(
     assert any(err["ResponseMetadata"]["RequestId"] in r.getMessage() for r in caplog.records)
 
 
+def test_lost_races_are_throttling_which_botocore_retries(ecs: Any) -> None:
+    """A write that lost every compare-and-swap answers ThrottlingException (retried by the
+    SDK: three attempts in botocore's legacy mode, the last one's answer surfaces)."""
+    with pytest.raises(ClientError) as info:
+        ecs.delete_cluster(cluster="contended")
+    err = info.value.response
+    assert err["Error"]["Code"] == "ThrottlingException"
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["ResponseMetadata"]["RetryAttempts"] >= 1
+    assert "/some/key" not in err["Error"]["Message"]
+
+
 def test_strict_shapes_turn_an_unknown_output_member_into_a_server_error(ecs: Any) -> None:
     with pytest.raises(ClientError) as info:
         ecs.delete_cluster(cluster="bad-output")

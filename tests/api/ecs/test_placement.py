@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from tests.api.ecs.task_support import code, make_cluster, register_instance, register_td
 
 AZ = "ecs.availability-zone"
+UNSATISFIED = "MemberOf placement constraint unsatisfied."
 
 
 def _zoned(ecs: Any, cluster: str, zones: str = "abc", per_zone: int = 2, **kwargs: Any) -> dict[str, str]:
@@ -191,3 +192,31 @@ def test_concurrent_run_task_burst_over_commits_nothing(ecs: Any) -> None:
         assert _left(ci, "CPU") == 0 and _left(ci, "MEMORY") == 1024
         assert ci["pendingTasksCount"] == 4
     assert set(zones) == {ci["containerInstanceArn"] for ci in _instances(ecs, cluster)}
+
+
+def test_custom_attributes_count_from_the_next_run_task(ecs: Any) -> None:
+    """Placement keeps a cluster's custom attributes between calls and reads them again when
+    the index sees one change: each Put/DeleteAttributes is seen by the very next RunTask."""
+    cluster = make_cluster(ecs)
+    arns = [register_instance(ecs, cluster)["containerInstanceArn"] for _ in range(3)]
+    td = register_td(ecs)
+    member = [{"type": "memberOf", "expression": "attribute:stage == blue"}]
+
+    def run() -> dict[str, Any]:
+        answer: dict[str, Any] = ecs.run_task(
+            cluster=cluster, taskDefinition=td["family"], count=2, placementConstraints=member
+        )
+        return answer
+
+    first = run()  # nothing is blue yet: reads (and keeps) the empty attribute set
+    assert first["tasks"] == [] and {f["reason"] for f in first["failures"]} == {UNSATISFIED}
+    for arn in arns[1:]:
+        ecs.put_attributes(cluster=cluster, attributes=[{"name": "stage", "value": "blue", "targetId": arn}])
+        placed = run()
+        assert len(placed["tasks"]) == 2 and placed["failures"] == []
+    blue = {t["containerInstanceArn"] for t in placed["tasks"]}
+    assert blue <= set(arns[1:])
+    for arn in arns[1:]:
+        ecs.delete_attributes(cluster=cluster, attributes=[{"name": "stage", "targetId": arn}])
+    after = run()
+    assert after["tasks"] == [] and {f["reason"] for f in after["failures"]} == {UNSATISFIED}

@@ -76,6 +76,7 @@ from stowage.api.aws.errors import (
     invalid_signature,
     request_too_large,
     server_error,
+    throttling,
     unknown_operation,
     unrecognized_client,
 )
@@ -84,6 +85,7 @@ from stowage.api.aws.service import AwsService
 from stowage.api.aws.shapes import ConstraintErrors, TypeMismatch
 from stowage.api.aws.sigv4 import SigV4Verifier, check_request_time, parse_authorization
 from stowage.model.identity import Credential
+from stowage.resources.records import ContentionError
 
 CredentialLookup = Callable[[str], Awaitable[Credential | None]]
 Scope = MutableMapping[str, Any]
@@ -107,6 +109,18 @@ def _request_id() -> str:
     """A version-4 UUID for ``x-amzn-RequestId``: from the PRNG, not ``os.urandom`` (a system
     call per request), since a request id only needs to be unique, not unguessable."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def _unexpected(op: Operation | rest.RestOperation, request_id: str, exc: Exception) -> AwsError:
+    """The answer to an exception a handler did not turn into an AWS error (called while it is
+    being handled, so the log has its traceback)."""
+    if isinstance(exc, ContentionError):
+        # Many writers raced for one record and this one lost every compare-and-swap: AWS
+        # answers such bursts with throttling, which every SDK retries with back-off.
+        log.info("%s.%s lost too many races (request %s)", op.service.service_name, op.name, request_id)
+        return throttling("Rate exceeded: too many concurrent changes to one resource.")
+    log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, request_id)
+    return server_error()
 
 
 class AwsApi:
@@ -387,9 +401,8 @@ class AwsApi:
             result = await op.handler(ctx, params)
         except AwsError:
             raise
-        except Exception:
-            log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, request_id)
-            raise server_error() from None
+        except Exception as exc:
+            raise _unexpected(op, request_id, exc) from None
         if not op.has_output:
             return op.status, b"{}"
         if op.serialize is not None:
@@ -450,9 +463,8 @@ class AwsApi:
             return 200, orjson.dumps(result or {})
         except AwsError:
             raise
-        except Exception:
-            log.exception("%s.%s failed (request %s)", op.service.service_name, op.name, request_id)
-            raise server_error() from None
+        except Exception as exc:
+            raise _unexpected(op, request_id, exc) from None
 
     async def _authenticate(
         self, service: ServiceInfo, scope: Scope, headers: dict[str, str], body: bytes, now: float

@@ -14,6 +14,8 @@ from stowage.api.ecs import errors
 from stowage.api.ecs.clusters import active_cluster
 from stowage.api.ecs.handler import EcsHandler
 from stowage.api.ecs.pagination import decode_token, encode_token, page_size
+from stowage.api.ecs.plane import PlaneHandler
+from stowage.controllers.task_plane import TaskPlane
 from stowage.model import attributes as model
 from stowage.model.arns import container_instance_arn
 from stowage.model.validation import Invalid
@@ -101,6 +103,29 @@ async def list_attributes(records: Records, ctx: RequestContext, params: Params)
         result["nextToken"] = encode_token("ListAttributes", nxt)
     return result
 
+
+async def _indexed(plane: TaskPlane, ctx: RequestContext, params: Params, handler: EcsHandler) -> Result:
+    """``handler``, answering once the task index has seen its writes: placement reads custom
+    attributes again only when the index tells it they changed (``controllers.placement``), so
+    a RunTask right after PutAttributes sees the new attributes."""
+    result = await handler(plane.records, ctx, params)
+    await plane.written(await plane.records.store.revision())
+    return result
+
+
+async def put_attributes_indexed(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    return await _indexed(plane, ctx, params, put_attributes)
+
+
+async def delete_attributes_indexed(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
+    return await _indexed(plane, ctx, params, delete_attributes)
+
+
+PLANE_HANDLERS: dict[str, PlaneHandler] = {
+    "PutAttributes": put_attributes_indexed,
+    "DeleteAttributes": delete_attributes_indexed,
+}
+"""Laid over ``HANDLERS`` when the server has a task plane."""
 
 HANDLERS: dict[str, EcsHandler] = {
     "PutAttributes": put_attributes,

@@ -66,8 +66,9 @@ def ecs_handlers(records: Records, plane: TaskPlane | None = None) -> dict[str, 
             if operation in bound:
                 raise RuntimeError(f"two ECS handlers for {operation}")
             bound[operation] = functools.partial(plane_handler, plane)
-    for operation, plane_handler in cluster_counts.HANDLERS.items():
-        bound[operation] = functools.partial(plane_handler, plane)  # replaces the plain handler
+    for overlay in (cluster_counts.HANDLERS, attributes.PLANE_HANDLERS):
+        for operation, plane_handler in overlay.items():
+            bound[operation] = functools.partial(plane_handler, plane)  # replaces the plain one
     return bound
 
 
