@@ -5,12 +5,15 @@
 Starts ``stowage server`` (SQLite store) and ``stowage simulate --hosts N`` as subprocesses,
 registers a small task definition (128 CPU units, 256 MiB), then ``--clients`` concurrent
 clients call RunTask (``--count`` tasks per call, 10 by default; the default strategy) until
-``--tasks`` copies are placed;
-the cluster's ``runningTasksCount`` (DescribeClusters, a few times a second) tells when they
-all reached RUNNING through the simulated agents.
+``--tasks`` copies are placed; the cluster's ``runningTasksCount`` (DescribeClusters, a few
+times a second) tells when they all reached RUNNING through the simulated agents. The clients
+replay one RunTask request signed once, over keep-alive connections (as ``wrk`` would), so the
+load generator costs the shared machine as little as it can.
 
 Printed: the time to register the hosts; tasks/s from the first RunTask to the last task
-RUNNING; RunTask latency p50/p99; failures; and the server's peak RSS (VmHWM from /proc).
+RUNNING; RunTask latency p50/p99 as the clients saw it and the mean inside the server's handler;
+CPU milliseconds per task of the server, the simulator and the clients; requests per task by
+operation (from the server's /metrics); failures; and the server's peak RSS (VmHWM).
 Targets (issue 4): >= 1,000 tasks/s to RUNNING, p99 <= 100 ms, RSS <= 1 GiB. Everything runs
 on this machine: the server, the simulator and the clients share its cores.
 """
@@ -33,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 from tests.support.server import (  # noqa: E402
     ACCESS_KEY_ID,
@@ -42,9 +46,11 @@ from tests.support.server import (  # noqa: E402
 )
 from tests.support.simulator import read_summary, start_simulator  # noqa: E402
 
-from stowage.client import ApiError, ControlPlaneClients  # noqa: E402
+from stowage.client import ControlPlaneClients  # noqa: E402
+from stowage.client.signer import JsonSigner  # noqa: E402
 
 CLUSTER = "bench"
+ECS_TARGET = "AmazonEC2ContainerServiceV20141113"
 COUNT = 10
 
 
@@ -76,6 +82,26 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def signed_request(endpoint: str, creds: Credentials, operation: str, body: bytes) -> bytes:
+    """The raw HTTP/1.1 request for one ECS operation, signed now."""
+    signer = JsonSigner(creds, "ecs", REGION, endpoint + "/")
+    headers = signer.headers("application/x-amz-json-1.1", f"{ECS_TARGET}.{operation}", body)
+    lines = ["POST / HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of one HTTP/1.1 response with a Content-Length."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(
+        int(v) for k, _, v in (ln.partition(":") for ln in lines[1:]) if k.lower() == "content-length"
+    )
+    answer = orjson.loads(await reader.readexactly(length)) if length else {}
+    return status, answer if isinstance(answer, dict) else {}
+
+
 async def running_count(ecs: Any) -> int:
     answer = await ecs.call("DescribeClusters", {"clusters": [CLUSTER]})
     return int(answer["clusters"][0]["runningTasksCount"])
@@ -101,24 +127,30 @@ async def drive(endpoint: str, tasks: int, clients: int, count: int = COUNT) -> 
         placed = 0
         issued = 0
 
+        # The load generator replays one request signed once (SigV4 allows 15 minutes), over
+        # plain keep-alive connections, as wrk would: the clients share the machine with the
+        # server and the simulator, so they should cost it as little as they can.
+        body = orjson.dumps({"cluster": CLUSTER, "taskDefinition": td_arn, "count": count})
+        request = signed_request(endpoint, creds, "RunTask", body)
+
         async def client() -> None:
             nonlocal placed, issued
-            while issued < calls:
-                issued += 1
-                t0 = time.perf_counter()
-                try:
-                    answer = await ecs.call(
-                        "RunTask",
-                        {"cluster": CLUSTER, "taskDefinition": td_arn, "count": count},
-                        max_attempts=1,
-                    )
-                except ApiError as exc:
-                    failures.append(exc.code)
-                    continue
-                finally:
+            host, port = endpoint.split("//", 1)[1].rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                while issued < calls:
+                    issued += 1
+                    t0 = time.perf_counter()
+                    writer.write(request)
+                    status, answer = await read_response(reader)
                     latencies.append(time.perf_counter() - t0)
-                placed += len(answer.get("tasks") or [])
-                failures.extend(str(f.get("reason")) for f in answer.get("failures") or [])
+                    if status != 200:
+                        failures.append(str(answer.get("__type", status)))
+                        continue
+                    placed += len(answer.get("tasks") or [])
+                    failures.extend(str(f.get("reason")) for f in answer.get("failures") or [])
+            finally:
+                writer.close()
 
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
