@@ -15,8 +15,10 @@ from tests.support.images import TEST_IMAGE
 
 
 def _httpd(**extra: Any) -> dict[str, Any]:
+    # busybox httpd is PID 1 with no SIGTERM handler, so the kernel ignores SIGTERM: every stop
+    # is the SIGKILL after stopTimeout (ECS's default 30 s would be most of these tests' time).
     return {
-        "name": "web", "image": TEST_IMAGE, "essential": True, "memory": 64,
+        "name": "web", "image": TEST_IMAGE, "essential": True, "memory": 64, "stopTimeout": 2,
         "command": ["httpd", "-f", "-p", "80", "-h", "/www"],
         "portMappings": [{"containerPort": 80, "hostPort": 0}], **extra,
     }  # fmt: skip
@@ -104,7 +106,9 @@ def test_service_steady_kill_scale_and_rolling_update_behind_listener(stack: Sta
 
 def test_crashing_revision_trips_circuit_breaker_and_rolls_back(stack: Stack) -> None:
     stack.start_agent("a")
-    good = stack.register("app", _httpd())
+    # The good task stops at ECS's default pace (30 s) here: the breaker judges the new
+    # deployment while the old one is still draining, as it does on ECS with most images.
+    good = stack.register("app", _httpd(stopTimeout=30))
     bad = stack.register("app", _httpd(command=["sh", "-c", "exit 3"]))
     ecs = stack.ecs
     ecs.create_service(
