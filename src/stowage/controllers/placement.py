@@ -2,9 +2,9 @@
 
 ``TaskPlacement.snapshot`` builds the scheduler's view of a cluster from the in-memory index
 (instance records, their tasks) and the cluster's custom attributes (read from the store again
-only when the index saw one of them change), reusing the ``Instance`` of
-every instance that did not change since the last call, and the last snapshot itself (with its
-memoised indexes) when nothing changed.
+only when the index saw one of them change), reusing the ``Instance`` of every instance that
+did not change since the last call, and the last snapshot itself (with its memoised indexes)
+when nothing changed.
 
 ``TaskPlacement.place`` asks the pure scheduler for a plan and commits it with
 compare-and-swap transactions: the instance record at the plan's mod revision, the cluster
@@ -20,8 +20,9 @@ Whatever the concurrency, no instance is committed beyond what its record says i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stowage.controllers.ecs_index import EcsIndex
@@ -281,18 +282,26 @@ class TaskPlacement:
                 keys.add(key)
         return keys
 
+    @contextlib.contextmanager
+    def _committing(self, keys: Sequence[str]) -> Iterator[None]:
+        """``keys`` have a commit in flight while the block runs (see ``_busy_keys``)."""
+        for key in keys:
+            self._writing[key] = self._writing.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            for key in keys:
+                if self._writing[key] <= 1:
+                    del self._writing[key]
+                else:
+                    self._writing[key] -= 1
+
     async def _commit(
         self, a: Assignment, cluster: Record, build: Build
     ) -> tuple[list[Record], Instance | None, bool]:
         key = a.instance.key
-        self._writing[key] = self._writing.get(key, 0) + 1
-        try:
+        with self._committing([key]):
             made, after, whole = await self._commit_on(a, cluster, build)
-        finally:
-            if self._writing[key] <= 1:
-                del self._writing[key]
-            else:
-                self._writing[key] -= 1
         if after is not None:
             self._written[key] = after.mod_revision
         return made, after, whole
@@ -322,17 +331,8 @@ class TaskPlacement:
             compares.extend(Compare.absent(k) for k, _ in tasks)
             writes.append((a.instance.key, _reserved(doc, a, a.copies)))
             writes.extend(tasks)
-        keys = [a.instance.key for a in assignments]
-        for key in keys:
-            self._writing[key] = self._writing.get(key, 0) + 1
-        try:
+        with self._committing([a.instance.key for a in assignments]):
             result = await self.records.commit(compares, writes, hand_over=True)
-        finally:
-            for key in keys:
-                if self._writing[key] <= 1:
-                    del self._writing[key]
-                else:
-                    self._writing[key] -= 1
         if not result.succeeded:
             return [([], None, False) for _ in assignments]
         rev = result.revision

@@ -120,9 +120,12 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite read failed: {e}") from e
         kv = None if row is None else row_to_kv(row)
-        recent[key] = kv
-        if len(recent) > RECENT_KEYS:
-            del recent[next(iter(recent))]
+        if self._writer.revision == self._hub.current_revision:
+            # Kept only when the read could not see a commit the loop has not heard of yet:
+            # that commit's (earlier) delivery would otherwise overwrite a newer value.
+            recent[key] = kv
+            if len(recent) > RECENT_KEYS:
+                del recent[next(iter(recent))]
         return kv
 
     async def range(self, prefix: str, *, start_after: str | None = None, limit: int = 0) -> RangeResult:
