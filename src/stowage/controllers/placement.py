@@ -232,11 +232,9 @@ class TaskPlacement:
             # flight at once: the store's writer commits them together (one group commit)
             # instead of one fsync after another; a single one is awaited without a task.
             together = len(keys) > 1 and len(plan.placements) + len(keys) < MAX_OPS_PER_TXN
-            results = (
-                await self._commit_together([plan.assignments[key] for key in keys], cluster, build)
-                if together
-                else None
-            )
+            results = None
+            if together:
+                results = await self._commit_together([plan.assignments[k] for k in keys], cluster, build)
             if results is None:
                 results = await gather_inline(
                     self._commit(plan.assignments[key], cluster, build) for key in keys

@@ -1,18 +1,15 @@
-"""Task records on the store: placement commits, lifecycle changes with resource release, reaping.
+"""Task records on the store: lifecycle changes with resource release, reaping.
 
-Two transactions keep container instances exact:
+Placement reserves an instance's resources in the transaction that creates the task
+(``controllers/placement``, guarded by the instance's and the cluster's mod revisions). Here:
 
-- ``place``: create the task and reserve its resources on the instance (remaining CPU/MEMORY
-  down, host ports taken, ``_activeTasks`` up) at once, guarded by the instance record's and the
-  cluster record's mod revisions. A concurrent placement on the same instance makes one of the
-  two lose the compare and retry against fresh numbers, so an instance is never over-committed.
 - ``change``: any read-modify-write of a task; when the task reaches STOPPED for the first time
-  its reservation goes back to the instance in the same transaction (``_released``).
+  its reservation goes back to the instance in the same transaction (``_released``), so an
+  instance's remaining resources stay exact.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 from stowage.model import container_instances as ci
@@ -20,7 +17,7 @@ from stowage.model import tasks as model
 from stowage.resources import ecs_keys
 from stowage.resources.paging import page
 from stowage.resources.records import MAX_CAS_RETRIES, ContentionError, Doc, Record, Records
-from stowage.store.base import Compare, Delete, TxnResult
+from stowage.store.base import Compare, Delete
 
 
 class TaskRecords:
@@ -29,29 +26,6 @@ class TaskRecords:
 
     async def get(self, account: str, region: str, cluster: str, task_id: str) -> Record | None:
         return await self.records.get(ecs_keys.task(account, region, cluster, task_id))
-
-    async def place(
-        self, task_key: str, task: Doc, instance: Record, cluster_key: str, cluster_mod_revision: int
-    ) -> tuple[TxnResult, Doc]:
-        """Create ``task`` on ``instance`` (read at its mod revision) if neither the instance nor
-        the cluster changed since they were read; also returns the instance document written.
-        The caller retries on ``succeeded=False``."""
-        needs = model.Needs.from_doc(task["_needs"])
-        inst = copy.deepcopy(instance.doc)
-        inst["remainingResources"] = ci.reserve(
-            inst["remainingResources"], needs.cpu, needs.memory, needs.tcp, needs.udp
-        )
-        inst["_activeTasks"] = int(inst.get("_activeTasks", 0)) + 1
-        inst["version"] = int(inst.get("version", 0)) + 1
-        result = await self.records.commit(
-            [
-                Compare.mod_revision(instance.key, instance.mod_revision),
-                Compare.mod_revision(cluster_key, cluster_mod_revision),
-                Compare.absent(task_key),
-            ],
-            [(instance.key, inst), (task_key, task)],
-        )
-        return result, inst
 
     async def change(
         self,

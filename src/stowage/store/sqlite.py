@@ -17,7 +17,8 @@ second source of truth for the same speed within a small factor: see bench/store
 last few thousand keys read are kept with their values (``RECENT_KEYS``): this process is the
 database's only writer, and every commit's events update the keys kept before any writer hears
 back, so a kept value is never older than an acknowledged write; a txn that lost a compare drops
-the keys it compared, so its retry reads what is committed now. RunTask reads the same cluster
+the keys it compared, so its retry reads what is committed now; and a value read while a commit
+was still on its way to the loop is not kept, so reads never go back in time. RunTask reads the same cluster
 record and task definition over and over: a dict lookup instead of a statement each time. Watch
 replay, which can read many rows, runs in a worker thread on its own connection.
 """
