@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -65,6 +64,7 @@ from stowage.controllers.service_lb import ListenerConfig, ServiceListeners
 from stowage.controllers.services.controller import ServiceController
 from stowage.controllers.task_plane import TaskPlane, TaskPlaneConfig
 from stowage.controllers.telemetry import RequestStats
+from stowage.gc_pacing import GcPacer
 from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.logstore.model import Owner
 from stowage.metricstore import StoreConfig
@@ -420,8 +420,8 @@ class ControlPlane:
             await self.eks.start()
         # Everything loaded so far (models, compiled shapes, the first index) lives as long as
         # the process: keep it out of the collector's generations.
-        gc.collect()
-        gc.freeze()
+        PACER.collect_fully()
+        self._background.append(asyncio.create_task(_pace_collections(), name="gc-pacing"))
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
     def _kube_endpoint(self) -> KubeEndpoint:
@@ -533,6 +533,24 @@ class ControlPlane:
                 return
 
 
+PACER = GcPacer()
+"""The process's garbage collection pacing (installed by `tune_runtime`)."""
+
+FULL_COLLECTION_CHECK_S = 5.0
+
+
+async def _pace_collections() -> None:
+    """Full collections run here, between requests, when the pacer says one is due."""
+    while True:
+        await asyncio.sleep(FULL_COLLECTION_CHECK_S)
+        if PACER.collect_if_due():
+            log.info(
+                "full garbage collection: %.0f ms, next when %d objects are kept",
+                PACER.last_full_s * 1000,
+                PACER.full_at,
+            )
+
+
 async def _create_default_cluster(records: Records, admin: Credential, region: str) -> None:
     """What ``stowage up`` starts with, as a new ECS account has: the ``default`` cluster
     (CreateCluster is idempotent, so a restart keeps the existing one)."""
@@ -603,9 +621,9 @@ def tune_runtime() -> None:
       the busy event loop each time: with the default 5 ms switch interval a batch of
       transactions waits milliseconds per statement. A short interval hands it over promptly.
     - The control plane allocates many long-lived objects (records, index entries) and few
-      cyclic ones: a higher first-generation threshold makes young collections rarer."""
+      cyclic ones: short young collections whose survivors are frozen (`gc_pacing`)."""
     sys.setswitchinterval(0.0001)
-    gc.set_threshold(50_000, 20, 100)
+    PACER.install()
 
 
 def serve(config: ServerConfig) -> None:

@@ -99,3 +99,83 @@ async def _a_lone_report_uses_the_single_call() -> None:
     assert control.calls == [
         [{"cluster": "c", "containerInstance": "i", "task": "t1", "lastStatus": "RUNNING"}]
     ]
+
+
+def statuses(call: list[JSON]) -> list[tuple[str, str]]:
+    return [(r["task"], r["lastStatus"]) for r in call]
+
+
+def test_reports_riding_on_a_poll_are_not_sent_again_and_settle_with_its_answer() -> None:
+    asyncio.run(_reports_riding_on_a_poll_are_not_sent_again_and_settle_with_its_answer())
+
+
+async def _reports_riding_on_a_poll_are_not_sent_again_and_settle_with_its_answer() -> None:
+    control = BatchControl()
+    rep = reporter(control, linger_s=0)
+    rep.submit({"task": "t1", "lastStatus": "PENDING"})
+    rep.submit({"task": "t1", "lastStatus": "RUNNING"})
+    rep.submit({"task": "gone", "lastStatus": "RUNNING"})
+    ride = rep.board()
+    assert ride is not None
+    assert statuses(ride.reports) == [("t1", "PENDING"), ("t1", "RUNNING"), ("gone", "RUNNING")]
+    assert rep.board() is None  # nothing else to carry: they are all riding
+    sender = asyncio.create_task(rep.run())
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert control.calls == []  # the reporter leaves riding reports to their poll
+        assert rep.pending("t1") and rep.backlog == 3
+        rep.landed(
+            ride,
+            [
+                {"task": "t1", "acknowledgment": "ACK"},
+                {"task": "t1", "acknowledgment": "ACK"},
+                {"task": "gone", "errorCode": "ClientException", "errorMessage": "not found"},
+            ],
+        )
+        await asyncio.wait_for(rep.drained(), 10)
+    finally:
+        sender.cancel()
+    assert control.calls == []
+    assert rep.acked == {"t1": "RUNNING", "gone": "RUNNING"}
+    assert (rep.delivered, rep.dropped) == (2, 1)
+
+
+def test_a_newer_report_waits_for_its_riding_predecessor_and_flags_the_poll() -> None:
+    asyncio.run(_a_newer_report_waits_for_its_riding_predecessor_and_flags_the_poll())
+
+
+async def _a_newer_report_waits_for_its_riding_predecessor_and_flags_the_poll() -> None:
+    control = BatchControl()
+    rep = reporter(control, linger_s=0)
+    blocked: list[int] = []
+    rep.on_blocked = lambda: blocked.append(1)
+    rep.submit({"task": "t1", "lastStatus": "RUNNING"})
+    ride = rep.board()
+    assert ride is not None
+    rep.submit({"task": "t2", "lastStatus": "RUNNING"})  # another task's report is not held up
+    assert blocked == []
+    rep.submit({"task": "t1", "lastStatus": "STOPPED"})
+    assert blocked == [1]
+    sender = asyncio.create_task(rep.run())
+    try:
+        await until_sent(control, 1)
+        assert [statuses(c) for c in control.calls] == [[("t2", "RUNNING")]]
+        # The poll got no answer (cut short): its report goes again, ahead of the newer one.
+        rep.missed(ride)
+        await asyncio.wait_for(rep.drained(), 10)
+    finally:
+        sender.cancel()
+    assert [statuses(c) for c in control.calls] == [
+        [("t2", "RUNNING")],
+        [("t1", "RUNNING"), ("t1", "STOPPED")],
+    ]
+    assert rep.acked == {"t1": "STOPPED", "t2": "RUNNING"}
+
+
+async def until_sent(control: BatchControl, calls: int) -> None:
+    for _ in range(1000):
+        if len(control.calls) >= calls:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"expected {calls} calls, got {control.calls}")

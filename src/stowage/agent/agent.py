@@ -34,12 +34,12 @@ from stowage.agent import projected_files
 from stowage.agent.awslogs import LogRouter
 from stowage.agent.clock import Backoff, Clock, SystemClock
 from stowage.agent.config import AgentConfig
-from stowage.agent.control import ControlPlane, exec_tunnel
+from stowage.agent.control import ControlPlane, carrying_poll, exec_tunnel
 from stowage.agent.exec_sessions import run_session
 from stowage.agent.host import cpu_architecture, registration_request
 from stowage.agent.identity import Identity, load_identity, save_identity
 from stowage.agent.port_forward import PORT_FORWARD, run_port_forward
-from stowage.agent.reporter import StateReporter
+from stowage.agent.reporter import Ride, StateReporter
 from stowage.agent.runner import RunnerContext, TaskRunner
 from stowage.agent.stats import StatsCollector, Target
 from stowage.agent.task_isolation import FargateHost
@@ -82,6 +82,12 @@ class Agent:
             max_backoff_s=config.max_backoff_s,
             linger_s=config.report_linger_s,
         )
+        self._carrier = carrying_poll(control)
+        """Set while polls may carry task state reports (the control plane takes them)."""
+        self._cut_poll: asyncio.Future[JSON] | None = None
+        self.reporter.on_blocked = self._cut_carrying_poll
+        self._stirred = False
+        """The last answer started runners or changed what one should do."""
         self.logs = LogRouter(
             runtime=runtime,
             control=control,
@@ -220,12 +226,20 @@ class Agent:
 
     async def _poll_loop(self) -> None:
         backoff = Backoff(base_s=0.5, max_s=self.config.max_backoff_s)
+        alone = False
         while True:
+            ride = self.reporter.board() if self._carrier is not None and not alone else None
+            alone = False
             try:
-                answer = await self.control.poll(
-                    self.config.cluster, self.instance_arn, self.revision, self.config.poll_wait_s
-                )
+                answer = await self._poll(ride)
             except ClientError as exc:
+                if ride is not None:
+                    self.reporter.missed(ride)
+                    if not is_transient(exc):
+                        # Perhaps a report was refused: the reports go in a call of their own
+                        # (whose refusals drop them), the poll again without them.
+                        alone = True
+                        continue
                 self.connected = False
                 if not is_transient(exc) and isinstance(exc, ApiError) and exc.code in _INSTANCE_GONE_CODES:
                     log.warning("assignments refused (%s): registering again", exc)
@@ -235,9 +249,16 @@ class Agent:
                     log.info("control plane unreachable, assignments retried: %s", exc)
                 await self.clock.sleep(backoff.next_delay())
                 continue
+            if answer is None:  # cut short: a newer report waits for the ones riding on it
+                assert ride is not None
+                self.reporter.missed(ride)
+                alone = True  # they all go in a call of their own now
+                continue
             backoff.reset()
             self.connected = True
             self.polls += 1
+            if ride is not None:
+                self._land(ride, answer)
             inactive = str(answer.get("instanceStatus") or "") == "INACTIVE"
             complete = self.reconcile(answer, stop_all=inactive)
             self._start_exec_sessions(answer.get("execSessions") or [])
@@ -245,6 +266,46 @@ class Agent:
                 raise AgentStopped(f"container instance {self.instance_arn} was deregistered")
             revision = answer.get("revision")
             self.revision = int(revision) if revision is not None and complete else None
+            if self._stirred and self._carrier is not None and self.config.report_linger_s > 0:
+                # Containers that start (or stop) at once report within the linger: their
+                # reports then ride on the next poll instead of a call of their own.
+                await self.clock.sleep(self.config.report_linger_s)
+
+    async def _poll(self, ride: Ride | None) -> JSON | None:
+        """One PollAssignments, carrying ``ride``'s reports; None when `_cut_carrying_poll`
+        cut it short."""
+        if ride is None or self._carrier is None:
+            return await self.control.poll(
+                self.config.cluster, self.instance_arn, self.revision, self.config.poll_wait_s
+            )
+        call = asyncio.ensure_future(
+            self._carrier.poll_carrying(
+                self.config.cluster, self.instance_arn, self.revision, self.config.poll_wait_s, ride.reports
+            )
+        )
+        self._cut_poll = call
+        try:
+            await asyncio.wait({call})
+        finally:
+            self._cut_poll = None
+            call.cancel()  # a no-op once it is done; when this loop itself is cancelled, it goes too
+        return None if call.cancelled() else call.result()
+
+    def _cut_carrying_poll(self) -> None:
+        """A report waits for reports riding on the long-poll in progress, which may not answer
+        for many seconds: end it now (its reports go again, ahead of the newer one)."""
+        if self._cut_poll is not None:
+            self._cut_poll.cancel()
+
+    def _land(self, ride: Ride, answer: JSON) -> None:
+        results = answer.get("reportResults")
+        if isinstance(results, list):
+            self.reporter.landed(ride, results)
+            return
+        # A control plane that does not know reports riding on polls ignored them.
+        log.info("the control plane takes no reports on polls: they go in calls of their own")
+        self._carrier = None
+        self.reporter.missed(ride)
 
     def _start_exec_sessions(self, sessions: list[JSON]) -> None:
         """``kubectl exec`` and ``port-forward`` sessions for this host's containers, each served
@@ -266,12 +327,14 @@ class Agent:
         came without its spec: the next poll must then ask for every spec (no known revision)."""
         seen: set[str] = set()
         resync = False
+        self._stirred = False
         for task in answer.get("tasks") or []:
             arn = str(task["taskArn"])
             seen.add(arn)
             desired = STOPPED if stop_all else str(task.get("desiredStatus") or "RUNNING")
             runner = self.runners.get(arn)
             if runner is not None:
+                self._stirred |= runner.desired != desired
                 runner.set_desired(desired)
                 continue
             if arn in self._finished:
@@ -297,6 +360,7 @@ class Agent:
             self._start_runner(spec, desired, recovered)
         for arn, runner in self.runners.items():
             if arn not in seen:
+                self._stirred |= runner.desired != STOPPED
                 runner.set_desired(STOPPED)
         if self._recovered is not None:
             # Containers of tasks the control plane no longer assigns here: stop them (their
@@ -345,6 +409,7 @@ class Agent:
         )
         runner = TaskRunner(ctx, spec, desired=desired, recovered=recovered)
         self.runners[spec.task_arn] = runner
+        self._stirred = True
         task = asyncio.create_task(self._run_runner(runner), name=f"task-{spec.task_arn.rsplit('/', 1)[-1]}")
         self._runner_tasks[spec.task_arn] = task
 

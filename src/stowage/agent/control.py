@@ -36,6 +36,21 @@ def batch_reports(control: object) -> BatchReports | None:
     return cast(BatchReports, control) if callable(getattr(control, "submit_task_states", None)) else None
 
 
+class CarryingPoll(Protocol):
+    async def poll_carrying(
+        self, cluster: str, instance: str, known_revision: int | None, wait_s: int, reports: Sequence[JSON]
+    ) -> JSON:
+        """PollAssignments with task state reports riding on it: the answer has
+        ``reportResults`` besides the assignments."""
+        ...
+
+
+def carrying_poll(control: object) -> CarryingPoll | None:
+    """``control`` if its polls can carry task state reports (an optional extra, like
+    `batch_reports`)."""
+    return cast(CarryingPoll, control) if callable(getattr(control, "poll_carrying", None)) else None
+
+
 class PackedStats(Protocol):
     async def report_packed_stats(self, cluster: str, instance: str, packed: JSON) -> None:
         """ReportStats with ``packedSamples`` (``model/agent_stats.PackedBatch.to_params``)."""
@@ -81,9 +96,16 @@ class HttpControlPlane:
         return instance if isinstance(instance, dict) else {}
 
     async def poll(self, cluster: str, instance: str, known_revision: int | None, wait_s: int) -> JSON:
+        return await self.poll_carrying(cluster, instance, known_revision, wait_s, ())
+
+    async def poll_carrying(
+        self, cluster: str, instance: str, known_revision: int | None, wait_s: int, reports: Sequence[JSON]
+    ) -> JSON:
         params: JSON = {"cluster": cluster, "containerInstance": instance, "waitSeconds": wait_s}
         if known_revision is not None:
             params["knownRevision"] = known_revision
+        if reports:
+            params["reports"] = list(reports)
         return await self.clients.agent.call(
             "PollAssignments", params, timeout_s=wait_s + _POLL_SLACK_S, max_attempts=1
         )

@@ -12,6 +12,12 @@ Several queued reports (of one task or many) go out in one SubmitTaskStates call
 control plane applies per task in order and answers per report; a control plane without it
 gets SubmitTaskState calls one by one.
 
+Reports may also ride on the agent's next PollAssignments (`board`, then `landed` or
+`missed`): the poll is sent anyway, so reports ready when it leaves cost no call of their own.
+A task's riding reports are in flight until the poll answers; a newer report of that task
+waits for them (reports of one task never overtake each other) and calls ``on_blocked``, so
+the agent can cut that long-poll short rather than keep the newer report waiting for it.
+
 ``acked`` tells the agent what the control plane has recorded, so a stopped task's runner is
 only forgotten once its STOPPED report has been accepted.
 """
@@ -21,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from stowage.agent.clock import Backoff, Clock
@@ -33,7 +40,16 @@ log = logging.getLogger(__name__)
 
 
 MAX_BATCH = 64
-"""Most reports sent in one SubmitTaskStates call."""
+"""Most reports sent in one SubmitTaskStates call (or riding on one poll)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ride:
+    """Reports boarded on one PollAssignments call: ``picked`` (task, how many at the head of
+    its queue) and the ``reports`` themselves, in order."""
+
+    picked: list[tuple[str, int]]
+    reports: list[JSON]
 
 
 class StateReporter:
@@ -57,6 +73,10 @@ class StateReporter:
         self._queues: OrderedDict[str, deque[JSON]] = OrderedDict()
         self._in_flight: dict[str, int] = {}
         """task ARN -> how many reports at the head of its queue are being sent."""
+        self._riding: dict[str, int] = {}
+        """task ARN -> how many reports at the head of its queue ride on a poll."""
+        self.on_blocked: Callable[[], None] | None = None
+        """Called when a report has to wait for reports of its task riding on a poll."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -72,13 +92,15 @@ class StateReporter:
         """Queue ``report`` (a SubmitTaskState body without cluster/containerInstance)."""
         task = str(report["task"])
         queue = self._queues.setdefault(task, deque())
-        busy = self._in_flight.get(task, 0)
+        busy = self._in_flight.get(task, 0) + self._riding.get(task, 0)
         if len(queue) > busy and queue[-1].get("lastStatus") == report.get("lastStatus"):
             queue[-1] = report
         else:
             queue.append(report)
         self._idle.clear()
         self._wake.set()
+        if task in self._riding and self.on_blocked is not None:
+            self.on_blocked()
 
     def pending(self, task_arn: str) -> bool:
         return bool(self._queues.get(task_arn))
@@ -109,6 +131,10 @@ class StateReporter:
                 await self._clock.sleep(self._linger_s)
             quiet = False
             picked = self._pick()
+            if not picked:  # all riding on a poll: `landed` or `missed` wakes us
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             reports = [r for task, n in picked for r in list(self._queues[task])[:n]]
             for task, n in picked:
                 self._in_flight[task] = n
@@ -124,22 +150,58 @@ class StateReporter:
                 await self._clock.sleep(self._backoff.next_delay())
                 continue
             self._backoff.reset()
-            for task, n in picked:
-                queue = self._queues[task]
-                for _ in range(n):
-                    queue.popleft()
-                if not queue:
-                    del self._queues[task]
-                    if (event := self._settled.pop(task, None)) is not None:
-                        event.set()
-                else:
-                    self._queues.move_to_end(task)  # round-robin between tasks
+            self._pop(picked)
+
+    def _pop(self, picked: Sequence[tuple[str, int]]) -> None:
+        """Drop the reports settled from the heads of their queues."""
+        for task, n in picked:
+            queue = self._queues[task]
+            for _ in range(n):
+                queue.popleft()
+            if not queue:
+                del self._queues[task]
+                if (event := self._settled.pop(task, None)) is not None:
+                    event.set()
+            else:
+                self._queues.move_to_end(task)  # round-robin between tasks
+
+    def board(self) -> Ride | None:
+        """The queued reports of tasks with nothing in flight, to ride on the poll being sent;
+        None when there are none. Settle the ride with `landed` or `missed`."""
+        if self._batch is None:
+            return None
+        picked = self._pick()
+        if not picked:
+            return None
+        for task, n in picked:
+            self._riding[task] = n
+        return Ride(picked, [r for task, n in picked for r in list(self._queues[task])[:n]])
+
+    def landed(self, ride: Ride, results: Sequence[JSON]) -> None:
+        """The poll that carried ``ride`` answered, with one result per report."""
+        self._settle_results(ride.reports, results)
+        self._unboard(ride)
+        self._pop(ride.picked)
+        self._wake.set()
+
+    def missed(self, ride: Ride) -> None:
+        """The poll that carried ``ride`` got no answer (or was cut short): its reports stay
+        at the heads of their queues and go again."""
+        self._unboard(ride)
+        self._wake.set()
+
+    def _unboard(self, ride: Ride) -> None:
+        for task, _n in ride.picked:
+            self._riding.pop(task, None)
 
     def _pick(self) -> list[tuple[str, int]]:
-        """The tasks (oldest first) and how many of each one's reports go in the next call."""
+        """The tasks (oldest first) and how many of each one's reports go in the next call;
+        tasks whose earlier reports ride on a poll wait for it."""
         room = MAX_BATCH if self._batch is not None else 1
         picked: list[tuple[str, int]] = []
         for task, queue in self._queues.items():
+            if task in self._riding or task in self._in_flight:
+                continue
             n = min(len(queue), room)
             picked.append((task, n))
             room -= n
@@ -184,7 +246,11 @@ class StateReporter:
             for report in reports:
                 self._settle(report, delivered=False)
             return [False] * len(reports)
-        outcomes: list[bool | None] = []
+        return list(self._settle_results(reports, results))
+
+    def _settle_results(self, reports: Sequence[JSON], results: Sequence[JSON]) -> list[bool]:
+        """Settle each report by its result (``acknowledgment``, or an error: refused)."""
+        outcomes: list[bool] = []
         for i, report in enumerate(reports):
             result = results[i] if i < len(results) else {}
             ok = result.get("acknowledgment") is not None

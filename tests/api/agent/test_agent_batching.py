@@ -1,6 +1,6 @@
 """The agent channel's cheap paths over real HTTP: SubmitTaskStates (many reports, one call,
-one result each), specs sent once per agent, and long-polls not woken by the agent's own
-PENDING/RUNNING reports."""
+one result each), reports riding on a poll, specs sent once per agent, and long-polls not woken
+by the agent's own PENDING/RUNNING reports."""
 
 from __future__ import annotations
 
@@ -123,3 +123,54 @@ def test_own_reports_do_not_wake_the_long_poll(ecs: Any, agent: Any) -> None:
     woken = poll(agent, cluster, arn, knownRevision=known, waitSeconds=0)
     assert woken["revision"] > known
     assert [t["desiredStatus"] for t in woken["tasks"]] == ["STOPPED"]
+
+
+def test_reports_ride_on_a_poll(ecs: Any, agent: Any) -> None:
+    cluster = make_cluster(ecs)
+    arn = register_instance(ecs, cluster)["containerInstanceArn"]
+    td = register_td(ecs)
+    task = ecs.run_task(cluster=cluster, taskDefinition=td["family"])["tasks"][0]
+    known = poll(agent, cluster, arn)["revision"]
+    answer = poll(
+        agent,
+        cluster,
+        arn,
+        knownRevision=known,
+        waitSeconds=0,
+        reports=[
+            {"task": task["taskArn"], "lastStatus": "PENDING", "pullStartedAt": 100.0},
+            {
+                "task": task["taskArn"],
+                "lastStatus": "RUNNING",
+                "startedAt": 101.0,
+                "containers": [{"name": "app", "lastStatus": "RUNNING", "runtimeId": "c-9"}],
+            },
+        ],
+    )
+    assert [r.get("acknowledgment") for r in answer["reportResults"]] == ["ACK", "ACK"]
+    assert answer["revision"] == known  # the agent's own reports are no news to it
+    assert [t["lastStatus"] for t in answer["tasks"]] == ["RUNNING"]
+    stored = describe(ecs, cluster, task["taskArn"])
+    assert stored["lastStatus"] == "RUNNING"
+    assert stored["startedAt"].timestamp() == 101.0
+    assert stored["containers"][0]["runtimeId"] == "c-9"
+
+
+def test_a_poll_carrying_a_refused_report_answers_at_once(ecs: Any, server: ServerProcess) -> None:
+    # The long-poll would wait 20 s; a client that gives up after 10 s proves it did not.
+    impatient = agent_client(server, read_timeout=10)
+    cluster = make_cluster(ecs)
+    arn = register_instance(ecs, cluster)["containerInstanceArn"]
+    known = poll(impatient, cluster, arn)["revision"]
+    answer = poll(
+        impatient,
+        cluster,
+        arn,
+        knownRevision=known,
+        waitSeconds=20,
+        reports=[{"task": GHOST, "lastStatus": "RUNNING"}],
+    )
+    assert answer["revision"] == known
+    [result] = answer["reportResults"]
+    assert result["task"] == GHOST and result["errorCode"] == "ClientException"
+    assert "acknowledgment" not in result

@@ -22,7 +22,7 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def agent_client(server: ServerProcess) -> Any:
+def agent_client(server: ServerProcess, read_timeout: float = 90) -> Any:
     session = botocore.session.get_session()
     session.get_component("data_loader").search_paths.append(str(MODELS_DIR))
     return session.create_client(
@@ -31,7 +31,7 @@ def agent_client(server: ServerProcess) -> Any:
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY_ID,
         aws_secret_access_key=SECRET_ACCESS_KEY,
-        config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=90),
+        config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=read_timeout),
     )
 
 

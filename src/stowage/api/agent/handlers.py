@@ -8,6 +8,11 @@ the instance that is not STOPPED-and-acknowledged (the agent reported the STOPPE
 with its desired status, and its encoded ``TaskSpec`` unless the agent's ``knownRevision``
 shows it was sent already. Only changes the agent is told about wake the poll
 (`EcsIndex` ``agent_revision``): the agent's own PENDING/RUNNING reports do not.
+
+A poll may carry task state reports (``reports``, as SubmitTaskStates): they are applied
+first and answered in ``reportResults`` whenever the poll answers. An agent whose containers
+start at once thus reports them on the poll it sends next anyway: one request per assignment
+instead of two.
 """
 
 from __future__ import annotations
@@ -64,8 +69,12 @@ def _assignment(doc: Doc, *, with_spec: bool) -> Doc:
 async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
     cluster, iid, rec = await _instance(plane, ctx, params)
     await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
+    carried = params.get("reports")
+    results = await _apply_reports(plane, ctx, cluster, iid, carried) if carried else None
     known = params.get("knownRevision")
     wait = 0.0 if known is None else min(float(params.get("waitSeconds") or 0), plane.config.max_poll_wait)
+    if results is not None and any("errorCode" in r for r in results):
+        wait = 0.0  # the agent should hear of a refused report now, not at the next change
     seen = -1 if known is None else int(known)
     slot = await plane.index.wait_change(rec.key, seen, wait)
     instance = slot.instance or rec
@@ -89,6 +98,8 @@ async def poll_assignments(plane: TaskPlane, ctx: RequestContext, params: Params
     sessions = plane.exec.pending(rec.key)
     if sessions:
         answer["execSessions"] = [s.to_doc() for s in sessions]
+    if results is not None:
+        answer["reportResults"] = results
     return answer
 
 
@@ -117,12 +128,18 @@ async def submit_task_state(plane: TaskPlane, ctx: RequestContext, params: Param
 
 
 async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
-    """Many reports in one call: the reports of one task are folded into one compare-and-swap
-    (PENDING then RUNNING is one write), different tasks are written concurrently (one group
-    commit). Each report gets its own result, as if it had come alone."""
     cluster, iid, rec = await _instance(plane, ctx, params)
     await plane.liveness.heartbeat(ctx.account_id, ctx.region, cluster, iid, rec.doc)
-    reports = params["reports"]
+    return {"results": await _apply_reports(plane, ctx, cluster, iid, params["reports"])}
+
+
+async def _apply_reports(
+    plane: TaskPlane, ctx: RequestContext, cluster: str, iid: str, reports: list[Params]
+) -> list[Result]:
+    """Many reports of one agent (SubmitTaskStates, or riding on a PollAssignments): the
+    reports of one task are folded into one compare-and-swap (PENDING then RUNNING is one
+    write), different tasks are written concurrently (one group commit). Each report gets its
+    own result, as if it had come alone."""
     by_task: dict[str, list[int]] = {}
     for i, r in enumerate(reports):
         by_task.setdefault(str(r["task"]), []).append(i)
@@ -144,7 +161,7 @@ async def submit_task_states(plane: TaskPlane, ctx: RequestContext, params: Para
                 results[i]["errorCode"], results[i]["errorMessage"] = err.code, err.message
 
     await gather_inline(one(task, positions) for task, positions in by_task.items())
-    return {"results": results}
+    return results
 
 
 async def report_stats(plane: TaskPlane, ctx: RequestContext, params: Params) -> Result:
