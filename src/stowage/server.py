@@ -545,9 +545,9 @@ async def _pace_collections() -> None:
         await asyncio.sleep(FULL_COLLECTION_CHECK_S)
         if PACER.collect_if_due():
             log.info(
-                "full garbage collection: %.0f ms, next when %d objects are kept",
+                "full garbage collection: %.0f ms, next at %d MiB resident",
                 PACER.last_full_s * 1000,
-                PACER.full_at,
+                PACER.full_at >> 20,
             )
 
 

@@ -1,5 +1,5 @@
 """`GcPacer`: young collections freeze their survivors; full collections reclaim what the
-young ones no longer look at; a full collection is due once the frozen set has grown."""
+young ones no longer look at; a full collection is due once resident memory has grown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stowage.gc_pacing import MIN_FULL_AT, GcPacer
+from stowage.gc_pacing import GcPacer, resident_bytes
 
 
 class Node:
@@ -25,6 +25,10 @@ def pacer() -> Iterator[GcPacer]:
     finally:
         pacer.uninstall()
     assert gc.get_freeze_count() == 0  # uninstall gives every object back to the collector
+
+
+def test_resident_memory_is_read() -> None:
+    assert resident_bytes() > 1 << 20
 
 
 def test_survivors_of_a_young_collection_are_frozen(pacer: GcPacer) -> None:
@@ -47,13 +51,19 @@ def test_cycles_among_frozen_objects_wait_for_the_full_collection(pacer: GcPacer
     assert alive() is None
 
 
-def test_a_full_collection_is_due_once_the_frozen_set_grew(pacer: GcPacer) -> None:
-    pacer.collect_fully()
-    kept = gc.get_freeze_count()
-    assert pacer.full_at == max(MIN_FULL_AT, int(kept * pacer.growth))
-    assert not pacer.collect_if_due()
-    pacer.full_at = kept  # as if the frozen set had grown to the mark
-    assert pacer.full_due
-    assert pacer.collect_if_due()
-    assert pacer.full_collections == 2
-    assert not pacer.full_due
+def test_a_full_collection_is_due_once_memory_grew() -> None:
+    resident = [100 << 20]
+    pacer = GcPacer(growth=2.0, memory=lambda: resident[0])
+    pacer.install()
+    try:
+        assert pacer.full_at == 200 << 20
+        resident[0] = 150 << 20
+        assert not pacer.collect_if_due()
+        resident[0] = 200 << 20
+        assert pacer.full_due
+        assert pacer.collect_if_due()
+        assert pacer.full_collections == 1
+        assert pacer.full_at == 400 << 20  # from the memory after it
+        assert not pacer.full_due
+    finally:
+        pacer.uninstall()
