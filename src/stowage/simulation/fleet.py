@@ -62,8 +62,9 @@ class FleetSpec:
     stats_interval_s: float = 20.0
     register_concurrency: int = 16
     report_linger_s: float = 0.05
-    """Simulated containers start at once: a short linger sends a task's PENDING and RUNNING
-    (and those of other tasks placed together) in one SubmitTaskStates call."""
+    """Simulated containers start at once: after an assignment the agent waits this long
+    before polling again, and a task's PENDING and RUNNING (and those of other tasks placed
+    together) ride on that poll instead of a SubmitTaskStates call of their own."""
     seed: int | None = None
 
 
