@@ -20,7 +20,8 @@ def test_limits_round_like_ecs() -> None:
 
 
 def test_circuit_breaker_threshold() -> None:
-    assert dm.failure_threshold(3) == 10
+    assert dm.failure_threshold(3) == 3
+    assert dm.failure_threshold(10) == 5
     assert dm.failure_threshold(30) == 15
     assert dm.failure_threshold(31) == 16
     assert dm.failure_threshold(1000) == 200

@@ -47,7 +47,7 @@ REPLICA_MAX_PERCENT = 200
 DAEMON_MIN_HEALTHY = 0
 DAEMON_MAX_PERCENT = 100
 
-CIRCUIT_BREAKER_MIN = 10
+CIRCUIT_BREAKER_MIN = 3
 CIRCUIT_BREAKER_MAX = 200
 
 
@@ -62,10 +62,11 @@ def lower_limit(desired: int, minimum_healthy_percent: int) -> int:
 
 
 def failure_threshold(desired: int, config: dict[str, object] | None = None) -> int:
-    """The circuit breaker's threshold: ``0.5 * desiredCount`` rounded up, at least 10 and at
-    most 200 (ECS's default ``BOUNDED_PERCENT`` 50). A ``thresholdConfiguration`` of type
-    ``COUNT`` uses its value as is; ``UNBOUNDED_PERCENT`` drops the bounds.
-    Examples: D=3 -> 10; D=30 -> 15; D=1000 -> 200."""
+    """The circuit breaker's threshold: ``0.5 * desiredCount`` rounded up, at least 3 and at
+    most 200 (ECS's default ``BOUNDED_PERCENT`` 50; the API reference's
+    ServiceDeploymentCircuitBreaker gives the bounds, older guides said 10). A
+    ``thresholdConfiguration`` of type ``COUNT`` uses its value as is; ``UNBOUNDED_PERCENT``
+    drops the bounds. Examples: D=3 -> 3; D=10 -> 5; D=30 -> 15; D=1000 -> 200."""
     kind = str((config or {}).get("type") or "BOUNDED_PERCENT")
     raw = (config or {}).get("value")
     value = int(raw) if isinstance(raw, int) else 50

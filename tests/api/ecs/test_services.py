@@ -1,6 +1,7 @@
 """Services over real HTTP with boto3, fake hosts driving task lifecycle: create, steady state
 and its events, scaling, rolling updates within the limits, the circuit breaker and rollback,
-replacement of stopped tasks, DAEMON following instances, delete, validation."""
+the throttle on tasks that keep failing to start, replacement of stopped tasks, DAEMON
+following instances, delete, validation."""
 
 from __future__ import annotations
 
@@ -275,3 +276,35 @@ def test_unplaceable_tasks_retry_and_say_why(server: ServerProcess, ecs: Any) ->
     placed = {t["containerInstanceArn"] for t in _tasks(ecs, cluster, name)}
     assert bigger.arn in placed
     assert [e["message"] for e in s["events"]].count(why) == 1
+
+
+def test_tasks_that_keep_failing_to_start_are_throttled(server: ServerProcess, ecs: Any) -> None:
+    cluster = make_cluster(ecs)
+    host = FakeHost(server, ecs, cluster)
+    bad = register_td(ecs)
+    good = register_td(ecs, family=bad["family"])
+    host.fail = lambda a: bad["taskDefinitionArn"] in a["spec"]  # PENDING straight to STOPPED
+    name = unique("svc")
+    ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=bad["taskDefinitionArn"],
+                       desiredCount=1)  # fmt: skip
+    unable = f"(service {name}) is unable to consistently start tasks successfully."
+
+    def throttled() -> bool:
+        events = service(ecs, cluster, name)["events"]
+        return bool(events) and events[0]["message"] == unable
+
+    drive([host], throttled)
+    failed = len(_tasks(ecs, cluster, name, "STOPPED"))
+    assert failed == 3  # the third failure in a row pauses launches
+    # The first pause is 10 s: a few seconds of a working host see no further launch.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        host.step()
+        time.sleep(0.1)
+    assert len(_tasks(ecs, cluster, name, "STOPPED")) == failed
+    assert not _tasks(ecs, cluster, name) and service(ecs, cluster, name)["pendingCount"] == 0
+    # A new task definition is a new deployment: no pause.
+    ecs.update_service(cluster=cluster, service=name, taskDefinition=good["taskDefinitionArn"])
+    s = drive([host], lambda: steady(ecs, cluster, name, 1), within=20)
+    assert s["taskDefinition"] == good["taskDefinitionArn"]
+    assert [e["message"] for e in s["events"]].count(unable) == 1

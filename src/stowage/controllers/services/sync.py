@@ -9,7 +9,8 @@ sees them. The service record is written with a compare on the revision read: if
 got there first, only the events are carried over and the key is synced again.
 
 The order inside a step: retire a DRAINING service; classify tasks (deployment, health,
-instance state); trip the circuit breaker; ``model.deployments.step`` (REPLICA) or the
+instance state); trip the circuit breaker; pause launches while tasks keep failing to start
+(`throttle`); ``model.deployments.step`` (REPLICA) or the
 per-instance daemon rule (DAEMON) says what to start and stop; start and stop; recount;
 complete deployments and drop drained ones; events.
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stowage.controllers.ecs_index import EcsIndex
-from stowage.controllers.services import breaker
+from stowage.controllers.services import breaker, throttle
 from stowage.controllers.services.breaker import SCHEDULER
 from stowage.controllers.services.launcher import Launcher
 from stowage.controllers.services.tracker import ServiceRef
@@ -229,6 +230,9 @@ class ServiceSync:
         breaker.trip(doc, events, now)
         prim = model.primary(doc)
         assert prim is not None
+        held = throttle.hold(doc, tasks, events, now)
+        if held is not None:
+            again = held
         # Unhealthy tasks past their grace period are replaced.
         grace = float(doc.get("healthCheckGracePeriodSeconds") or 0)
         sick = [
@@ -245,12 +249,14 @@ class ServiceSync:
                 )
             await self._stop(sick, "Task failed container health checks", now, failed=True)
             c.live = [t for t in c.live if t not in sick]
-            again = grace or 1.0
+            again = min(again or grace or 1.0, grace or 1.0)
 
         deregistering: dict[str, float] = dict(doc.get("_deregistering") or {})
         live_keys = {t.key for t in c.live}
         deregistering = {k: v for k, v in deregistering.items() if k in live_keys}
-        can_start = prim.get("rolloutState") != model.FAILED and now >= float(doc.get("_retryAt", 0))
+        can_start = (
+            prim.get("rolloutState") != model.FAILED and now >= float(doc.get("_retryAt", 0)) and held is None
+        )
         if doc.get("schedulingStrategy") == model.DAEMON:
             start_on, stop = await self._daemon_plan(doc, prim, c, deregistering, can_start)
             desired = int(doc["desiredCount"])
@@ -310,7 +316,8 @@ class ServiceSync:
             tasks = tasks + started
             c = self._classify(doc, tasks)
         elif not can_start and doc.get("_retryAt"):
-            again = max(float(doc["_retryAt"]) - now, 0.05)
+            retry = max(float(doc["_retryAt"]) - now, 0.05)
+            again = min(again or retry, retry)
         wait = self._capacity_wait(doc, c, now, events)
         if wait is not None:
             again = min(again or wait, wait)
