@@ -88,6 +88,10 @@ class GcPacer:
         gc.unfreeze()
 
     @property
+    def installed(self) -> bool:
+        return self._saved is not None
+
+    @property
     def full_due(self) -> bool:
         return self._memory() >= self.full_at
 

@@ -421,7 +421,8 @@ class ControlPlane:
         # Everything loaded so far (models, compiled shapes, the first index) lives as long as
         # the process: keep it out of the collector's generations.
         PACER.collect_fully()
-        self._background.append(asyncio.create_task(_pace_collections(), name="gc-pacing"))
+        if PACER.installed:  # a server process (`serve`), not a control plane inside a test
+            self._background.append(asyncio.create_task(_pace_collections(), name="gc-pacing"))
         log.info("control plane ready on %s:%s (store: %s)", cfg.host, cfg.port, cfg.store)
 
     def _kube_endpoint(self) -> KubeEndpoint:
