@@ -25,6 +25,7 @@ only forgotten once its STOPPED report has been accepted.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -135,7 +136,7 @@ class StateReporter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            reports = [r for task, n in picked for r in list(self._queues[task])[:n]]
+            reports = self._heads(picked)
             for task, n in picked:
                 self._in_flight[task] = n
             try:
@@ -175,7 +176,7 @@ class StateReporter:
             return None
         for task, n in picked:
             self._riding[task] = n
-        return Ride(picked, [r for task, n in picked for r in list(self._queues[task])[:n]])
+        return Ride(picked, self._heads(picked))
 
     def landed(self, ride: Ride, results: Sequence[JSON]) -> None:
         """The poll that carried ``ride`` answered, with one result per report."""
@@ -189,6 +190,10 @@ class StateReporter:
         at the heads of their queues and go again."""
         self._unboard(ride)
         self._wake.set()
+
+    def _heads(self, picked: Sequence[tuple[str, int]]) -> list[JSON]:
+        """The reports ``picked`` names, in order: the first ``n`` of each task's queue."""
+        return [r for task, n in picked for r in itertools.islice(self._queues[task], n)]
 
     def _unboard(self, ride: Ride) -> None:
         for task, _n in ride.picked:

@@ -104,6 +104,11 @@ def _orphan_stopped(doc: Doc, *, now: float) -> Doc | None:
     return task_model.apply_report(doc, report, now)
 
 
+def _sooner(again: float | None, delay: float) -> float:
+    """When to sync again: the earlier of what the step has asked for so far and ``delay``."""
+    return min(again or delay, delay)
+
+
 def _short(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
@@ -249,7 +254,7 @@ class ServiceSync:
                 )
             await self._stop(sick, "Task failed container health checks", now, failed=True)
             c.live = [t for t in c.live if t not in sick]
-            again = min(again or grace or 1.0, grace or 1.0)
+            again = _sooner(again, grace or 1.0)
 
         deregistering: dict[str, float] = dict(doc.get("_deregistering") or {})
         live_keys = {t.key for t in c.live}
@@ -285,7 +290,7 @@ class ServiceSync:
             if doc.get("loadBalancers") and healthy(t.doc) and self.config.deregistration_delay > 0:
                 until = deregistering.setdefault(k, now + self.config.deregistration_delay)
                 if until > now:
-                    again = min(again or until - now, until - now)
+                    again = _sooner(again, until - now)
                     continue
             to_stop.append(t)
         if to_stop:
@@ -305,7 +310,7 @@ class ServiceSync:
                 retries = int(doc.get("_retries", 0)) + 1
                 delay = min(2.0**retries, MAX_BACKOFF)
                 doc["_retries"], doc["_retryAt"] = retries, now + delay
-                again = min(again or delay, delay)
+                again = _sooner(again, delay)
                 message = error or model.unplaceable_message(name, failures)
                 last = (doc.get("events") or [{}])[0]
                 if last.get("message") != message or now - float(last.get("createdAt", 0)) > 60:
@@ -316,11 +321,10 @@ class ServiceSync:
             tasks = tasks + started
             c = self._classify(doc, tasks)
         elif not can_start and doc.get("_retryAt"):
-            retry = max(float(doc["_retryAt"]) - now, 0.05)
-            again = min(again or retry, retry)
+            again = _sooner(again, max(float(doc["_retryAt"]) - now, 0.05))
         wait = self._capacity_wait(doc, c, now, events)
         if wait is not None:
-            again = min(again or wait, wait)
+            again = _sooner(again, wait)
         self._recount(doc, c, desired, now, events)
         for message in events:
             model.add_event(doc, message, now)
