@@ -23,9 +23,11 @@ import uvicorn
 
 from stowage.api.agent.exec_ws import PREFIX as EXEC_PREFIX
 from stowage.api.agent.exec_ws import serve_agent_exec
+from stowage.api.agent.service import SERVICE_NAME as AGENT_SERVICE
 from stowage.api.agent.service import agent_service
 from stowage.api.autoscaling.service import autoscaling_service
 from stowage.api.aws.app import AwsApi
+from stowage.api.aws.channel import JsonChannel
 from stowage.api.aws.context import RequestContext
 from stowage.api.cloudwatch.service import cloudwatch_service
 from stowage.api.ecs.clusters import create_cluster
@@ -69,6 +71,7 @@ from stowage.logstore import LogStore, RetentionEnforcer
 from stowage.logstore.model import Owner
 from stowage.metricstore import StoreConfig
 from stowage.model.alarm_actions import AUTOSCALING_ARN_PREFIX
+from stowage.model.aws_models import AGENT_CHANNEL_PATH
 from stowage.model.identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Credential
 from stowage.model.k8s.service_ranges import DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, IpRange, PortRange
 from stowage.model.pricing import DEFAULT_PRICES, PriceTable, parse_price_table
@@ -256,6 +259,7 @@ class ControlPlane:
         self.metrics: Metrics | None = None
         self.requests = RequestStats()
         self._app: Instrumented | None = None
+        self._agent_channel: JsonChannel | None = None
         self._metrics_sources = Sources(self.requests)
         self.election: LeaderElection | None = None
         self.autoscaling: AutoscalingController | None = None
@@ -341,6 +345,7 @@ class ControlPlane:
             else [],
         )
         self._app = Instrumented(self._api, self._api.catalog, self.requests)
+        self._agent_channel = JsonChannel(self._api, AGENT_SERVICE, self.requests.observe)
         index, store = self.tasks.index, self.store
         self._metrics_sources = Sources(
             self.requests,
@@ -509,7 +514,9 @@ class ControlPlane:
             assert self._app is not None
             await self._app(scope, receive, send)
         elif kind == "websocket":
-            if str(scope["path"]).startswith(EXEC_PREFIX) and self.tasks is not None:
+            if scope["path"] == AGENT_CHANNEL_PATH and self._agent_channel is not None:
+                await self._agent_channel.serve(scope, receive, send)
+            elif str(scope["path"]).startswith(EXEC_PREFIX) and self.tasks is not None:
                 await serve_agent_exec(self.tasks.exec, scope, receive, send)
             else:
                 await receive()

@@ -57,3 +57,16 @@ def test_host_of() -> None:
     assert host_of("http://example.com:80/") == "example.com"
     assert host_of("https://example.com:443/") == "example.com"
     assert host_of("https://example.com:8443/") == "example.com:8443"
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_upgrade_signature_is_botocores_for_a_get_without_body(token: str | None) -> None:
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    url = "http://127.0.0.1:8123/"
+    mine = JsonSigner(creds, "ecs", "eu-west-3", url).upgrade_headers("/agent/channel", now=NOW)
+    request = AWSRequest(method="GET", url=url + "agent/channel")
+    at = datetime.datetime.fromtimestamp(NOW, datetime.UTC).replace(tzinfo=None)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+        SigV4Auth(creds, "ecs", "eu-west-3").add_auth(request)
+    assert mine["Authorization"] == request.headers["Authorization"]
+    assert mine.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")

@@ -10,6 +10,7 @@ Errors surface as the client's: `ApiError` (an answer; ``is_transient`` for 5xx)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
@@ -17,10 +18,14 @@ import aiohttp
 
 from stowage.agent.exec_sessions import ExecSocket, ExecTunnel
 from stowage.client import ControlPlaneClients
+from stowage.client.channel import ChannelUnsupported
+from stowage.client.json_client import retrying
 
 JSON = dict[str, Any]
 # The long-poll must outlive waitSeconds; this is the extra allowance for the answer.
 _POLL_SLACK_S = 15.0
+
+log = logging.getLogger("stowage.agent.control")
 
 
 class BatchReports(Protocol):
@@ -85,10 +90,38 @@ class ControlPlane(Protocol):
 
 class HttpControlPlane:
     """`ControlPlane` over HTTP. Each call retries only a few times: the agent's own loops
-    (backoff while the control plane is away) own the longer story."""
+    (backoff while the control plane is away) own the longer story.
 
-    def __init__(self, clients: ControlPlaneClients) -> None:
+    The agent service's calls (polls, reports, stats) go over the WebSocket channel when
+    ``channel`` is on and the server serves it (``stowage.client.channel``): one signed
+    upgrade, then a message each way per call instead of a signed HTTP request. A server
+    without it (404) turns the channel off for good; a refused upgrade sends that call (and
+    the others for a while) by HTTP, whose answer carries the real AWS error."""
+
+    def __init__(self, clients: ControlPlaneClients, *, channel: bool = True) -> None:
         self.clients = clients
+        self._channel = clients.agent_channel() if channel else None
+
+    async def _agent_call(
+        self, operation: str, params: JSON, *, timeout_s: float | None = None, max_attempts: int | None = None
+    ) -> JSON:
+        """A call of the agent service: on the channel if it can, else over HTTP."""
+        client = self.clients.agent
+        attempts = max_attempts or client.retry.max_attempts
+        channel = self._channel
+        if channel is not None and not channel.unsupported:
+            limit = timeout_s or client.timeout_s
+            try:
+                return await retrying(
+                    lambda: channel.call(operation, params, timeout_s=limit),
+                    attempts,
+                    client.retry,
+                    client.sleep,
+                )
+            except ChannelUnsupported as exc:
+                if exc.permanent:
+                    log.info("the control plane has no agent channel: polls and reports go by HTTP")
+        return await client.call(operation, params, timeout_s=timeout_s, max_attempts=attempts)
 
     async def register(self, request: JSON) -> JSON:
         answer = await self.clients.ecs.call("RegisterContainerInstance", request)
@@ -106,18 +139,18 @@ class HttpControlPlane:
             params["knownRevision"] = known_revision
         if reports:
             params["reports"] = list(reports)
-        return await self.clients.agent.call(
+        return await self._agent_call(
             "PollAssignments", params, timeout_s=wait_s + _POLL_SLACK_S, max_attempts=1
         )
 
     async def submit_task_state(self, report: JSON) -> None:
-        await self.clients.agent.call("SubmitTaskState", report, max_attempts=2)
+        await self._agent_call("SubmitTaskState", report, max_attempts=2)
 
     async def connect_exec(self, session_id: str) -> ExecSocket:
         return await connect_exec(self.clients, session_id)
 
     async def submit_task_states(self, cluster: str, instance: str, reports: Sequence[JSON]) -> list[JSON]:
-        answer = await self.clients.agent.call(
+        answer = await self._agent_call(
             "SubmitTaskStates",
             {"cluster": cluster, "containerInstance": instance, "reports": list(reports)},
             max_attempts=2,
@@ -126,14 +159,14 @@ class HttpControlPlane:
         return results if isinstance(results, list) else []
 
     async def report_stats(self, cluster: str, instance: str, samples: Sequence[JSON]) -> None:
-        await self.clients.agent.call(
+        await self._agent_call(
             "ReportStats",
             {"cluster": cluster, "containerInstance": instance, "samples": list(samples)},
             max_attempts=1,
         )
 
     async def report_packed_stats(self, cluster: str, instance: str, packed: JSON) -> None:
-        await self.clients.agent.call(
+        await self._agent_call(
             "ReportStats",
             {"cluster": cluster, "containerInstance": instance, "packedSamples": packed},
             max_attempts=1,

@@ -45,6 +45,25 @@ class RetryPolicy:
         return (rng or random).uniform(0, cap)
 
 
+async def retrying(
+    once: Callable[[], Awaitable[JSON]], attempts: int, retry: RetryPolicy, sleep: Sleep
+) -> JSON:
+    """``once()`` again, after a backoff, while it fails in a way that may pass (no answer, or
+    a 5xx), up to ``attempts`` in all; a 4xx is raised at once."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await once()
+        except ApiError as exc:
+            if exc.status < 500 or attempt >= attempts:
+                raise
+        except EndpointUnavailableError:
+            if attempt >= attempts:
+                raise
+        await sleep(retry.delay(attempt))
+
+
 def _error_code(raw: object) -> str:
     code = str(raw or "")
     return code.rpartition("#")[2] or "UnknownError"
@@ -71,7 +90,7 @@ class AwsJsonClient:
         self._signer = JsonSigner(credentials, service.signing_name, region, self._url)
         self.retry = retry or RetryPolicy()
         self.timeout_s = timeout_s
-        self._sleep = sleep
+        self.sleep = sleep
 
     def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
         return self._signer.headers(
@@ -88,21 +107,14 @@ class AwsJsonClient:
     ) -> JSON:
         """Call ``operation`` with ``params``; return the decoded answer (``{}`` when empty)."""
         body = orjson.dumps(dict(params or {}))
-        attempts = max_attempts or self.retry.max_attempts
         limit = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # Signed per attempt: the signature covers X-Amz-Date.
-                return await self._once(operation, body, limit)
-            except ApiError as exc:
-                if exc.status < 500 or attempt >= attempts:
-                    raise
-            except EndpointUnavailableError:
-                if attempt >= attempts:
-                    raise
-            await self._sleep(self.retry.delay(attempt))
+        # Signed per attempt: the signature covers X-Amz-Date.
+        return await retrying(
+            lambda: self._once(operation, body, limit),
+            max_attempts or self.retry.max_attempts,
+            self.retry,
+            self.sleep,
+        )
 
     async def _once(self, operation: str, body: bytes, limit: aiohttp.ClientTimeout) -> JSON:
         headers = self._signed_headers(operation, body)

@@ -1,7 +1,8 @@
 """`ControlPlaneClients`: one pooled HTTP session and a client per service on one endpoint.
 
-The control plane serves ECS, CloudWatch Logs and the agent channel on one endpoint, so one
-``aiohttp.ClientSession`` (one connection pool, keep-alive) serves all three clients. Credentials
+The control plane serves ECS, CloudWatch Logs and the agent service on one endpoint, so one
+``aiohttp.ClientSession`` (one connection pool, keep-alive) serves every client, the agent
+service's WebSocket channels (``agent_channel``) included. Credentials
 come from the arguments or the standard AWS environment variables, like any SDK.
 """
 
@@ -14,8 +15,11 @@ from types import TracebackType
 import aiohttp
 from botocore.credentials import Credentials
 
+from stowage.client.channel import ChannelClient
 from stowage.client.json_client import AwsJsonClient, RetryPolicy, Sleep
 from stowage.client.services import AGENT, ECS, LOGS, STOWAGE, service_info
+from stowage.client.signer import JsonSigner
+from stowage.model.aws_models import AGENT_CHANNEL_PATH
 
 DEFAULT_REGION = "us-east-1"
 _POOL_SIZE = 32
@@ -69,8 +73,22 @@ class ControlPlaneClients:
         self.logs = make(LOGS)
         self.agent = make(AGENT)
         self.stowage = make(STOWAGE)
+        self._credentials = credentials
+        self._channels: list[ChannelClient] = []
+
+    def agent_channel(self) -> ChannelClient:
+        """A new WebSocket channel to the agent service (``stowage.client.channel``): one per
+        agent, as each host keeps its own; it opens at its first call."""
+        signer = JsonSigner(
+            self._credentials, service_info(AGENT).signing_name, self.region, self.endpoint.rstrip("/") + "/"
+        )
+        channel = ChannelClient(self.session, self.endpoint, AGENT_CHANNEL_PATH, signer)
+        self._channels.append(channel)
+        return channel
 
     async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
         await self.session.close()
 
     async def __aenter__(self) -> ControlPlaneClients:

@@ -17,7 +17,7 @@ import hmac
 import time
 from urllib.parse import urlsplit
 
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials, ReadOnlyCredentials
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 
@@ -51,6 +51,38 @@ class JsonSigner:
             self._key_day, self._key_secret = day, secret
         return self._key
 
+    def upgrade_headers(self, path: str, now: float | None = None) -> dict[str, str]:
+        """The signed headers of a WebSocket upgrade: ``GET path`` with no body, signing Host
+        and X-Amz-Date (and the session token), as botocore signs such a request."""
+        creds = self._credentials.get_frozen_credentials()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+        day = stamp[:8]
+        scope = f"{day}/{self._region}/{self._service}/aws4_request"
+        lines = [f"host:{self.host}", f"x-amz-date:{stamp}"]
+        signed = "host;x-amz-date"
+        if creds.token:
+            lines.append(f"x-amz-security-token:{creds.token.strip()}")
+            signed += ";x-amz-security-token"
+        canonical = "GET\n{}\n\n{}\n\n{}\n{}".format(
+            path, "\n".join(lines), signed, hashlib.sha256(b"").hexdigest()
+        )
+        headers = {"Host": self.host, "X-Amz-Date": stamp}
+        headers["Authorization"] = self._authorization(creds, stamp, scope, signed, canonical)
+        if creds.token:
+            headers["X-Amz-Security-Token"] = creds.token
+        return headers
+
+    def _authorization(
+        self, creds: ReadOnlyCredentials, stamp: str, scope: str, signed: str, canonical: str
+    ) -> str:
+        to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        key = self._signing_key(stamp[:8], creds.secret_key)
+        signature = hmac.new(key, to_sign.encode(), "sha256").hexdigest()
+        return (
+            f"{_ALGORITHM} Credential={creds.access_key}/{scope}, "
+            f"SignedHeaders={signed}, Signature={signature}"
+        )
+
     def headers(
         self, content_type: str, target: str, body: bytes, now: float | None = None
     ) -> dict[str, str]:
@@ -72,17 +104,12 @@ class JsonSigner:
         canonical = "POST\n/\n\n{}\n\n{}\n{}".format(
             "\n".join(lines), signed, hashlib.sha256(body).hexdigest()
         )
-        to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(day, creds.secret_key), to_sign.encode(), "sha256").hexdigest()
         headers = {
             "Content-Type": content_type,
             "Host": self.host,
             "X-Amz-Date": stamp,
             "X-Amz-Target": target,
-            "Authorization": (
-                f"{_ALGORITHM} Credential={creds.access_key}/{scope}, "
-                f"SignedHeaders={signed}, Signature={signature}"
-            ),
+            "Authorization": self._authorization(creds, stamp, scope, signed, canonical),
         }
         if token:
             headers["X-Amz-Security-Token"] = token

@@ -3,7 +3,7 @@
 What makes thousands of agents cheap in one process:
 
 - one HTTP connection pool (`ControlPlaneClients`) shared by every agent, sized for one
-  long-poll per host plus headroom for reports;
+  connection per host (its WebSocket channel, or its long-poll over HTTP) plus headroom;
 - registrations gated to a few at a time (`register_concurrency`), so a thousand agents do not
   stampede the control plane at start; each agent starts polling as soon as it is registered,
   which also spreads the heartbeats out;
@@ -97,7 +97,7 @@ class Fleet:
         self.spec = spec
         self.clients = clients
         rng = random.Random(spec.seed)
-        control = _GatedControlPlane(clients, asyncio.Semaphore(max(1, spec.register_concurrency)))
+        gate = asyncio.Semaphore(max(1, spec.register_concurrency))
         self.agents: list[Agent] = []
         self.runtimes: list[SimulatedRuntime] = []
         for i in range(spec.hosts):
@@ -120,7 +120,8 @@ class Fleet:
             )
             runtime = SimulatedRuntime(cpus=max(1, spec.cpu // 1024), memory_mib=spec.memory)
             self.runtimes.append(runtime)
-            self.agents.append(Agent(config, runtime, control))
+            # One control plane per agent: each host keeps its own channel, as a real one does.
+            self.agents.append(Agent(config, runtime, _GatedControlPlane(clients, gate)))
         self._tasks: list[asyncio.Task[None]] = []
         self.errors: list[BaseException] = []
 

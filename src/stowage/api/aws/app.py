@@ -105,7 +105,7 @@ class _Disconnected(Exception):
     """The client went away before sending the whole body: nothing to answer."""
 
 
-def _request_id() -> str:
+def new_request_id() -> str:
     """A version-4 UUID for ``x-amzn-RequestId``: from the PRNG, not ``os.urandom`` (a system
     call per request), since a request id only needs to be unique, not unguessable."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
@@ -159,7 +159,7 @@ class AwsApi:
             return
         if scope["type"] != "http":
             return
-        request_id = _request_id()
+        request_id = new_request_id()
         if scope["path"] != "/":
             if self._cbor and (target := _cbor_target(scope["path"])) is not None:
                 await self._call_cbor(target, scope, receive, send, request_id)
@@ -465,6 +465,37 @@ class AwsApi:
             raise
         except Exception as exc:
             raise _unexpected(op, request_id, exc) from None
+
+    async def authenticate_upgrade(
+        self, service: ServiceInfo, scope: Scope, now: float
+    ) -> tuple[Credential, str]:
+        """SigV4 of a WebSocket upgrade (a ``GET`` without a body) for ``service``: the signing
+        credential and region, or the AWS authentication error (``channel``)."""
+        return await self._authenticate(
+            service, {**scope, "method": "GET"}, _header_map(scope["headers"]), b"", now
+        )
+
+    async def lookup_credential(self, access_key_id: str) -> Credential | None:
+        """The key as the credential lookup has it now (``None`` once revoked)."""
+        return await self._credentials(access_key_id)
+
+    async def invoke(self, op: Operation, data: object, ctx: RequestContext) -> Any:
+        """``op`` called outside HTTP (``channel``): a decoded body through the same validation,
+        handler and output serialization as a request; raises the AWS error to answer."""
+        if not isinstance(data, dict):
+            raise AwsError(
+                "SerializationException", "Start of structure or map expected for the request body"
+            )
+        params = _validate(op, data)
+        try:
+            result = await op.handler(ctx, params)
+        except AwsError:
+            raise
+        except Exception as exc:
+            raise _unexpected(op, ctx.request_id, exc) from None
+        if not op.has_output:
+            return {}
+        return op.serialize(result or {}) if op.serialize is not None else (result or {})
 
     async def _authenticate(
         self, service: ServiceInfo, scope: Scope, headers: dict[str, str], body: bytes, now: float
