@@ -12,6 +12,7 @@ from botocore.credentials import Credentials
 
 from stowage.client import ApiError, ControlPlaneClients, EndpointUnavailableError, RetryPolicy, is_transient
 from tests.agent.harness import run
+from tests.support.local_http import serving
 from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ServerProcess, free_port
 
 CREDS = Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
@@ -73,22 +74,14 @@ def test_5xx_is_retried_and_4xx_is_not() -> None:
         return None
 
     async def body() -> None:
-        app = web.Application()
-        app.router.add_post("/", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            async with ControlPlaneClients(
-                f"http://127.0.0.1:{port}", CREDS, "us-east-1", sleep=no_sleep
-            ) as c:
-                assert await c.ecs.call("Flaky") == {"ok": True}
-                with pytest.raises(ApiError) as err:
-                    await c.ecs.call("Bad")
-                assert err.value.code == "ClientException"  # the namespace prefix stripped
-        finally:
-            await runner.cleanup()
+        async with (
+            serving(("POST", "/", handler)) as endpoint,
+            ControlPlaneClients(endpoint, CREDS, "us-east-1", sleep=no_sleep) as c,
+        ):
+            assert await c.ecs.call("Flaky") == {"ok": True}
+            with pytest.raises(ApiError) as err:
+                await c.ecs.call("Bad")
+            assert err.value.code == "ClientException"  # the namespace prefix stripped
         assert calls.count("AmazonEC2ContainerServiceV20141113.Flaky") == 3
         assert calls.count("AmazonEC2ContainerServiceV20141113.Bad") == 1
 

@@ -5,8 +5,6 @@ upgrade is refused, and a lost channel fails its calls as a lost connection and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import orjson
 import pytest
@@ -17,26 +15,10 @@ from stowage.agent.control import HttpControlPlane
 from stowage.client import ApiError, ControlPlaneClients, EndpointUnavailableError
 from stowage.model.aws_models import AGENT_CHANNEL_PATH
 from tests.agent.harness import run
-from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ServerProcess, free_port
+from tests.support.local_http import serving
+from tests.support.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ServerProcess
 
 CREDS = Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@asynccontextmanager
-async def serving(channel: Handler, http: Handler) -> AsyncIterator[str]:
-    """A small server on localhost: ``channel`` at the channel's path, ``http`` at ``POST /``."""
-    app = web.Application()
-    app.router.add_get(AGENT_CHANNEL_PATH, channel)
-    app.router.add_post("/", http)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def no_sleep(_: float) -> None:
@@ -61,6 +43,7 @@ def test_polls_and_reports_go_on_the_channel(server: ServerProcess) -> None:
             arn = (await plane.register({"cluster": name, "totalResources": size}))["containerInstanceArn"]
             answer = await plane.poll(name, arn, None, 0)
             assert answer["tasks"] == [] and isinstance(answer["revision"], int)
+            assert plane._channel is not None and plane._channel.connected
             [result] = await plane.submit_task_states(
                 name, arn, [{"task": "0" * 32, "lastStatus": "RUNNING"}]
             )
@@ -86,7 +69,7 @@ def test_no_channel_on_the_server_means_http_for_good() -> None:
 
     async def body() -> None:
         async with (
-            serving(channel, http) as endpoint,
+            serving(("GET", AGENT_CHANNEL_PATH, channel), ("POST", "/", http)) as endpoint,
             ControlPlaneClients(endpoint, CREDS, "us-east-1") as clients,
         ):
             plane = HttpControlPlane(clients)
@@ -132,7 +115,7 @@ def test_a_lost_channel_fails_its_calls_and_the_next_call_reopens_it() -> None:
 
     async def body() -> None:
         async with (
-            serving(channel, http) as endpoint,
+            serving(("GET", AGENT_CHANNEL_PATH, channel), ("POST", "/", http)) as endpoint,
             ControlPlaneClients(endpoint, CREDS, "us-east-1") as clients,
         ):
             plane = HttpControlPlane(clients)

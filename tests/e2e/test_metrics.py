@@ -87,7 +87,8 @@ class Plane:
             metric,
             {"ClusterName": self.cluster, "TaskId": task_id},
             since,
-            time.time() + 1,
+            # a window that starts ahead of now (points yet to come) still ends after it starts
+            max(time.time(), since) + 1,
             period,
             stat,
         )

@@ -83,6 +83,12 @@ def _add_agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-timeout", type=float, default=30.0, help="default SIGTERM->SIGKILL grace")
     p.add_argument("--task-cleanup-wait", type=float, default=3 * 3600.0, help="seconds before removal")
     p.add_argument("--poll-wait", type=int, default=20, help="long-poll seconds (max 60)")
+    p.add_argument(
+        "--no-channel",
+        action="store_true",
+        help="make every call an HTTP request instead of keeping a WebSocket to the control plane "
+        "(for proxies that do not pass WebSockets)",
+    )
     p.add_argument("--access-key-id", default=None)
     p.add_argument("--secret-access-key", default=None)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -157,7 +163,7 @@ async def _main(args: argparse.Namespace, *, handle_signals: bool = True) -> int
         poll_wait_s=max(0, min(60, args.poll_wait)),
     )
     clients = ControlPlaneClients(args.endpoint, credentials, region)
-    agent = Agent(config, runtime, HttpControlPlane(clients))
+    agent = Agent(config, runtime, HttpControlPlane(clients, channel=not args.no_channel))
     main = asyncio.create_task(agent.run())
     if handle_signals:
         loop = asyncio.get_running_loop()

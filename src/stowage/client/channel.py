@@ -41,6 +41,49 @@ class ChannelUnsupported(Exception):
         self.permanent = permanent
 
 
+class _Link:
+    """One open WebSocket and the calls waiting for their answers on it."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.pending: dict[int, tuple[str, asyncio.Future[JSON]]] = {}
+        self.reader: asyncio.Task[None] | None = None
+
+    @property
+    def open(self) -> bool:
+        return not self.ws.closed and (self.reader is None or not self.reader.done())
+
+    def deliver(self, data: bytes) -> None:
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return  # not an answer of this protocol; nothing waits for it
+        if not isinstance(answer, dict):
+            return
+        call_id = answer.get("id")
+        waiting = self.pending.pop(call_id, None) if isinstance(call_id, int) else None
+        if waiting is None or waiting[1].done():
+            return
+        operation, future = waiting
+        error = answer.get("error")
+        if isinstance(error, dict):
+            code = str(error.get("__type") or "UnknownError").rpartition("#")[2]
+            status = error.get("status")
+            message = str(error.get("message") or "")
+            future.set_exception(
+                ApiError(code, message, status if isinstance(status, int) else 400, operation)
+            )
+            return
+        output = answer.get("output")
+        future.set_result(output if isinstance(output, dict) else {})
+
+    def fail_pending(self, reason: str) -> None:
+        pending, self.pending = self.pending, {}
+        for operation, future in pending.values():
+            if not future.done():
+                future.set_exception(EndpointUnavailableError(f"{operation}: {reason}"))
+
+
 class ChannelClient:
     """Calls over one WebSocket to ``endpoint + path``; cheap until the first call."""
 
@@ -58,26 +101,28 @@ class ChannelClient:
         self._path = path
         self._signer = signer
         self._retry_after_s = retry_after_s
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._link: _Link | None = None
         self._connecting: asyncio.Lock | None = None
-        self._pending: dict[int, tuple[str, asyncio.Future[JSON]]] = {}
         self._ids = itertools.count(1)
-        self._reader: asyncio.Task[None] | None = None
         self._refused_until = 0.0
         self.unsupported = False
         """Set once the server answered the upgrade 404: it has no channel, use HTTP."""
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.open
 
     async def call(self, operation: str, params: Mapping[str, Any], *, timeout_s: float) -> JSON:
         """One call's output; `ApiError` for its error answer, `EndpointUnavailableError` when
         the channel could not be opened or was lost before the answer, `ChannelUnsupported`
         when the server refused the upgrade."""
-        ws = self._ws if self._ws is not None and not self._ws.closed else await self._connect()
+        link = self._link if self._link is not None and self._link.open else await self._connect()
         call_id = next(self._ids)
         future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
-        self._pending[call_id] = (operation, future)
+        link.pending[call_id] = (operation, future)
         try:
             try:
-                await ws.send_bytes(orjson.dumps({"id": call_id, "op": operation, "input": params}))
+                await link.ws.send_bytes(orjson.dumps({"id": call_id, "op": operation, "input": params}))
             except (ConnectionError, aiohttp.ClientError) as exc:
                 raise EndpointUnavailableError(f"{operation}: {self._url}: {exc}") from exc
             try:
@@ -87,18 +132,20 @@ class ChannelClient:
                 raise EndpointUnavailableError(f"{operation}: no answer in {timeout_s:g}s") from exc
         finally:
             # A caller that gives up leaves the answer unclaimed: it is dropped when it comes.
-            self._pending.pop(call_id, None)
+            link.pending.pop(call_id, None)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        link, self._link = self._link, None
+        if link is None:
+            return
+        if link.reader is not None:
+            link.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        if self._ws is not None:
-            await self._ws.close()
-        self._fail_pending("the channel was closed")
+                await link.reader
+        await link.ws.close()
+        link.fail_pending("the channel was closed")
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+    async def _connect(self) -> _Link:
         if self.unsupported:
             raise ChannelUnsupported(f"{self._url}: the server has no channel", permanent=True)
         if time.monotonic() < self._refused_until:
@@ -106,8 +153,8 @@ class ChannelClient:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._ws is not None and not self._ws.closed:
-                return self._ws
+            if self._link is not None and self._link.open:
+                return self._link
             try:
                 ws = await self._session.ws_connect(
                     self._url, headers=self._signer.upgrade_headers(self._path), heartbeat=_HEARTBEAT_S
@@ -120,50 +167,18 @@ class ChannelClient:
                 raise ChannelUnsupported(f"{self._url}: {exc.status} {exc.message}", permanent=False) from exc
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise EndpointUnavailableError(f"{self._url}: {exc or type(exc).__name__}") from exc
-            self._ws = ws
-            self._reader = asyncio.create_task(self._read(ws))
-            return ws
+            link = self._link = _Link(ws)
+            link.reader = asyncio.create_task(self._read(link))
+            return link
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read(self, link: _Link) -> None:
         try:
-            async for message in ws:
-                if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-                    self._deliver(message.data if isinstance(message.data, bytes) else message.data.encode())
+            async for message in link.ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    link.deliver(message.data)
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    link.deliver(str(message.data).encode())
         finally:
-            if self._ws is ws:
-                self._ws = None
-            self._fail_pending(f"{self._url}: the channel closed ({ws.close_code})")
-
-    def _deliver(self, data: bytes) -> None:
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return  # not an answer of this protocol; nothing waits for it
-        if not isinstance(answer, dict):
-            return
-        call_id = answer.get("id")
-        waiting = self._pending.pop(call_id, None) if isinstance(call_id, int) else None
-        if waiting is None or waiting[1].done():
-            return
-        operation, future = waiting
-        error = answer.get("error")
-        if isinstance(error, dict):
-            code = str(error.get("__type") or "UnknownError").rpartition("#")[2]
-            status = error.get("status")
-            future.set_exception(
-                ApiError(
-                    code,
-                    str(error.get("message") or ""),
-                    status if isinstance(status, int) else 400,
-                    operation,
-                )
-            )
-            return
-        output = answer.get("output")
-        future.set_result(output if isinstance(output, dict) else {})
-
-    def _fail_pending(self, reason: str) -> None:
-        pending, self._pending = self._pending, {}
-        for operation, future in pending.values():
-            if not future.done():
-                future.set_exception(EndpointUnavailableError(f"{operation}: {reason}"))
+            if self._link is link:
+                self._link = None
+            link.fail_pending(f"{self._url}: the channel closed ({link.ws.close_code})")

@@ -46,6 +46,7 @@ from stowage.api.aws.errors import (
     AwsError,
     request_too_large,
     serialization_error,
+    server_error,
     throttling,
     unknown_operation,
     unrecognized_client,
@@ -125,19 +126,16 @@ class _Connection:
         self._revoked = False
 
     async def run(self, receive: Receive) -> None:
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                data = message.get("bytes")
-                if data is None:
-                    data = str(message.get("text") or "").encode()
-                self._dispatch(data)
-        finally:
-            # The answers have nowhere to go, but the calls finish: handlers are never cancelled.
-            for call in list(self._calls):
-                call.add_done_callback(_log_failure)
+        # On disconnect the calls still running finish (handlers are never cancelled); their
+        # answers have nowhere to go.
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                data = str(message.get("text") or "").encode()
+            self._dispatch(data)
 
     def _dispatch(self, data: bytes) -> None:
         if len(data) > self.channel.max_bytes:
@@ -184,6 +182,12 @@ class _Connection:
             frame = orjson.dumps({"id": call_id, "output": result})
         except AwsError as err:
             status, frame = err.status, _error_frame(call_id, err)
+        except Exception:
+            # What invoke does not answer itself (the key lookup, an answer orjson refuses).
+            log.exception(
+                "%s.%s failed on a channel (request %s)", op.service.service_name, op.name, request_id
+            )
+            status, frame = 500, _error_frame(call_id, server_error())
         self.channel.observe(op, status, started)
         await self._write(frame)
         if self._revoked:
@@ -218,11 +222,6 @@ def _error_frame(call_id: int | None, err: AwsError) -> bytes:
     return orjson.dumps(
         {"id": call_id, "error": {"__type": err.code, "message": err.message, "status": err.status}}
     )
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("a channel call failed after its channel closed", exc_info=task.exception())
 
 
 async def _refuse(scope: Scope, send: Send, err: AwsError, content_type: str) -> None:
