@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 
 from stowage.client.errors import ApiError, EndpointUnavailableError
+from stowage.client.json_client import error_code
 from stowage.client.signer import JsonSigner
 
 JSON = dict[str, Any]
@@ -67,7 +68,7 @@ class _Link:
         operation, future = waiting
         error = answer.get("error")
         if isinstance(error, dict):
-            code = str(error.get("__type") or "UnknownError").rpartition("#")[2]
+            code = error_code(error.get("__type"))
             status = error.get("status")
             message = str(error.get("message") or "")
             future.set_exception(

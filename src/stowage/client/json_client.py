@@ -64,7 +64,8 @@ async def retrying(
         await sleep(retry.delay(attempt))
 
 
-def _error_code(raw: object) -> str:
+def error_code(raw: object) -> str:
+    """The error code of an ``__type`` (botocore keeps the part after a ``namespace#``)."""
     code = str(raw or "")
     return code.rpartition("#")[2] or "UnknownError"
 
@@ -131,7 +132,7 @@ class AwsJsonClient:
         if not isinstance(data, dict):
             data = {}
         if status >= 300:
-            code = _error_code(data.get("__type") or data.get("code"))
+            code = error_code(data.get("__type") or data.get("code"))
             if code == "UnknownError" and status >= 500:
                 code = "ServerException"
             message = str(data.get("message") or data.get("Message") or "")

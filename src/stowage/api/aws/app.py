@@ -377,10 +377,7 @@ class AwsApi:
             data = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as exc:
             raise AwsError("SerializationException", f"Malformed JSON request body: {exc}") from None
-        if not isinstance(data, dict):
-            raise AwsError(
-                "SerializationException", "Start of structure or map expected for the request body"
-            )
+        data = _require_object(data)
         query = scope.get("query_string", b"").decode("latin-1")
         try:
             members = rest.decode(op, labels, query, headers, data)
@@ -482,11 +479,7 @@ class AwsApi:
     async def invoke(self, op: Operation, data: object, ctx: RequestContext) -> Any:
         """``op`` called outside HTTP (``channel``): a decoded body through the same validation,
         handler and output serialization as a request; raises the AWS error to answer."""
-        if not isinstance(data, dict):
-            raise AwsError(
-                "SerializationException", "Start of structure or map expected for the request body"
-            )
-        params = _validate(op, data)
+        params = _validate(op, _require_object(data))
         try:
             result = await op.handler(ctx, params)
         except AwsError:
@@ -646,9 +639,14 @@ def _parse(op: Operation, body: bytes) -> dict[str, Any]:
         data = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError as exc:
         raise AwsError("SerializationException", f"Malformed JSON request body: {exc}") from None
+    return _validate(op, _require_object(data))
+
+
+def _require_object(data: object) -> dict[str, Any]:
+    """A decoded body that must be a JSON object, as every operation's input is."""
     if not isinstance(data, dict):
         raise AwsError("SerializationException", "Start of structure or map expected for the request body")
-    return _validate(op, data)
+    return data
 
 
 def _validate(op: Operation, data: dict[str, Any]) -> dict[str, Any]:
